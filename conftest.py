@@ -1,0 +1,136 @@
+"""Shared fixtures: two workspaces, named personas, and a real ingest path.
+
+Every access test uses both workspaces and two customers (STYLE 19, 21).
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from fairdesk.workspaces.models import Agent, Workspace
+from fairdesk.workspaces.services import add_employee, create_agent, create_workspace, issue_token
+
+PASSWORD = "correct-horse-battery"  # noqa: S105 - test persona password
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def workspace(db: None) -> Workspace:
+    return create_workspace(name="Acme", slug="acme", brand_handle="@AcmeSupport")
+
+
+@pytest.fixture
+def other_workspace(db: None) -> Workspace:
+    return create_workspace(name="Globex", slug="globex", brand_handle="@GlobexHelp")
+
+
+@pytest.fixture
+def agent(workspace: Workspace) -> Agent:
+    return create_agent(
+        workspace=workspace, username="jc", password=PASSWORD, display_name="Jo Chen", initials="JC"
+    )
+
+
+@pytest.fixture
+def supervisor(workspace: Workspace) -> Agent:
+    return create_agent(
+        workspace=workspace,
+        username="sam",
+        password=PASSWORD,
+        display_name="Sam Okafor",
+        initials="SO",
+        role=Agent.Role.SUPERVISOR,
+    )
+
+
+@pytest.fixture
+def outsider(other_workspace: Workspace) -> Agent:
+    """An agent of the other workspace: must never see or touch Acme's data."""
+    return create_agent(
+        workspace=other_workspace,
+        username="ozzy",
+        password=PASSWORD,
+        display_name="Ozzy Outsider",
+        initials="OO",
+    )
+
+
+@pytest.fixture
+def staff(workspace: Workspace) -> dict[str, Any]:
+    manager = add_employee(workspace=workspace, name="Grace Hopper", title="Cabin crew manager")
+    maria = add_employee(
+        workspace=workspace,
+        name="Maria Lopez",
+        title="Flight attendant",
+        email="maria@acme.test",
+        aliases=["Maria L."],
+        manager=manager,
+    )
+    manager.email = "grace@acme.test"
+    manager.save(update_fields=["email"])
+    return {"manager": manager, "maria": maria}
+
+
+@pytest.fixture
+def agent_client(agent: Agent) -> Client:
+    client = Client()
+    client.force_login(agent.user)
+    return client
+
+
+@pytest.fixture
+def api_token(agent: Agent) -> str:
+    return issue_token(agent=agent, name="tests")
+
+
+def record(
+    external_id: str,
+    text: str,
+    *,
+    channel: str = "x",
+    author: str = "u-1",
+    handle: str = "@dana",
+    followers: int | None = 10,
+    minutes: int = 0,
+    direction: str = "inbound",
+    visibility: str = "public",
+    in_reply_to: str | None = None,
+    email: str | None = None,
+    entitlement: str | None = None,
+) -> dict[str, Any]:
+    """One interchange record (DESIGN section 10) with sensible defaults."""
+    return {
+        "channel": channel,
+        "external_id": external_id,
+        "direction": direction,
+        "visibility": visibility,
+        "created_at": (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z"),
+        "author": {
+            "external_id": author,
+            "handle": handle,
+            "display_name": handle.lstrip("@").title(),
+            "followers": followers,
+            "email": email,
+        },
+        "text": text,
+        "in_reply_to": in_reply_to,
+        "entitlement": entitlement,
+    }
+
+
+@pytest.fixture
+def ingest() -> Callable[..., int]:
+    """Store interchange records for a workspace and run the real pipeline to the end."""
+    from fairdesk.inbound.interchange import InterchangeMessage
+    from fairdesk.inbound.pipeline import drain
+    from fairdesk.inbound.services import store_events
+
+    def run(workspace: Workspace, records: list[dict[str, Any]]) -> int:
+        clean = [InterchangeMessage.model_validate(r).model_dump(mode="json") for r in records]
+        store_events(workspace=workspace, records=clean)
+        return drain()
+
+    return run

@@ -1,0 +1,56 @@
+from django.db import models
+from django.db.models import Q
+
+from fairdesk.workspaces.models import Workspace
+
+
+class InboundEvent(models.Model):
+    """A raw delivery from a channel, stored durably and exactly once before processing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        DONE = "done"
+        DEAD = "dead"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    channel = models.CharField(max_length=30)
+    external_id = models.CharField(max_length=200)
+    source = models.CharField(max_length=30, default="interchange")
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    available_at = models.DateTimeField()
+    claim_token = models.CharField(max_length=40, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "channel", "external_id"], name="inbound_unique_external"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                name="inbound_pending_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="inbound_processing_idx",
+                condition=Q(status="processing"),
+            ),
+            models.Index(
+                fields=["workspace", "status"],
+                name="inbound_dead_idx",
+                condition=Q(status="dead"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.external_id} ({self.status})"

@@ -1,0 +1,232 @@
+"""The pipeline worker: pending inbound events become messages on fair cases.
+
+Per claimed batch: parse → triage (one batch call) → resolve identities → thread into
+cases → severity, team and SLA deadlines → persist messages, cases and events in one
+transaction that also marks the events done. Queries are per batch, never per message.
+A batch that fails to persist is retried event by event so one bad event cannot block
+the rest; an event that keeps failing ends in the visible ``dead`` state with its error.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from fairdesk.inbound import claims
+from fairdesk.inbound.interchange import InterchangeMessage
+from fairdesk.inbound.models import InboundEvent
+from fairdesk.inbound.threading import BatchThreader
+from fairdesk.inbound.triage_cache import triage_for_workspace
+from fairdesk.triage import TriageResult
+from fairdesk.workspaces.models import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """One event, parsed and triaged, ready to be threaded."""
+
+    event_id: int
+    message: InterchangeMessage
+    triage: TriageResult | None = None
+    severity: str = "normal"
+    spam: bool = False
+    duplicate_of: str = ""
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    done: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.FAIRDESK_WORKER_LEASE_SECONDS)
+
+
+def run_once(*, limit: int | None = None) -> BatchOutcome:
+    """Claim one batch and process it. Returns what happened to its events."""
+    token, ids = claims.claim(
+        InboundEvent, limit=limit or settings.FAIRDESK_WORKER_BATCH, lease=lease()
+    )
+    if not ids:
+        return BatchOutcome()
+    return process_claimed(token=token, ids=ids)
+
+
+def drain(*, limit: int | None = None) -> int:
+    """Process everything pending now (events deferred to later are left). Returns count."""
+    total = 0
+    while True:
+        outcome = run_once(limit=limit)
+        handled = outcome.done + outcome.retried + outcome.dead + outcome.deferred
+        if handled == 0:
+            return total
+        total += outcome.done + outcome.dead
+
+
+def process_claimed(*, token: str, ids: list[int]) -> BatchOutcome:
+    outcome = BatchOutcome()
+    events = list(InboundEvent.objects.filter(id__in=ids, claim_token=token).order_by("id"))
+    by_workspace: dict[int, list[InboundEvent]] = defaultdict(list)
+    for event in events:
+        by_workspace[event.workspace_id].append(event)
+    for workspace_id, group in by_workspace.items():
+        workspace = Workspace.objects.get(id=workspace_id)
+        parsed = parse_and_triage(workspace, group, outcome)
+        persist_or_split(workspace, parsed, {e.id: e for e in group}, token, outcome)
+    for event_id, error in outcome.failures.items():
+        fail_event(token=token, event_id=event_id, error=error, outcome=outcome)
+    return outcome
+
+
+def parse_and_triage(
+    workspace: Workspace, events: Sequence[InboundEvent], outcome: BatchOutcome
+) -> list[Parsed]:
+    parsed: list[Parsed] = []
+    for event in events:
+        try:
+            message = InterchangeMessage.model_validate(event.payload)
+        except ValidationError as error:
+            outcome.failures[event.id] = f"invalid payload: {error.errors()[0]['msg']}"
+            continue
+        parsed.append(Parsed(event_id=event.id, message=message))
+    inbound = [p for p in parsed if p.message.direction == "inbound"]
+    if inbound:
+        triage = triage_for_workspace(workspace)
+        results = triage.classifier.classify([p.message.text for p in inbound])
+        for item, result in zip(inbound, results, strict=True):
+            item.triage = result
+            item.severity = triage.severity_of(result)
+            key = f"{item.message.channel}:{item.message.external_id}"
+            item.duplicate_of = triage.duplicates.add(key, item.message.text) or ""
+            item.spam = result.spam or item.duplicate_of in triage.spam_keys
+            if item.spam:
+                triage.spam_keys.add(key)
+    return parsed
+
+
+def persist_or_split(
+    workspace: Workspace,
+    parsed: list[Parsed],
+    events: dict[int, InboundEvent],
+    token: str,
+    outcome: BatchOutcome,
+) -> None:
+    if not parsed:
+        return
+    try:
+        persist(workspace, parsed, events, token, outcome)
+    except claims.LostClaim:
+        log.warning("lost the claim on a batch of %d events; another worker has them", len(parsed))
+    except (DatabaseError, ValueError, KeyError) as error:
+        if len(parsed) == 1:
+            outcome.failures[parsed[0].event_id] = f"{type(error).__name__}: {error}"[:2000]
+            return
+        for item in parsed:
+            persist_or_split(workspace, [item], events, token, outcome)
+
+
+def persist(
+    workspace: Workspace,
+    parsed: list[Parsed],
+    events: dict[int, InboundEvent],
+    token: str,
+    outcome: BatchOutcome,
+) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        threader = BatchThreader(workspace=workspace, now=now)
+        result = threader.thread(parsed, events)
+        threader.save(result)
+        if result.deferred:
+            claims.release_done(
+                InboundEvent,
+                token=token,
+                ids=result.deferred,
+                values={
+                    "status": InboundEvent.Status.PENDING,
+                    "available_at": now + timedelta(seconds=5),
+                    "claim_token": "",
+                    "lease_until": None,
+                },
+            )
+        done = [p.event_id for p in parsed if p.event_id not in set(result.deferred)]
+        claims.release_done(
+            InboundEvent,
+            token=token,
+            ids=done,
+            values={
+                "status": InboundEvent.Status.DONE,
+                "processed_at": now,
+                "last_error": "",
+                "claim_token": "",
+                "lease_until": None,
+            },
+        )
+    outcome.done += len(done)
+    outcome.deferred += len(result.deferred)
+
+
+def fail_event(*, token: str, event_id: int, error: str, outcome: BatchOutcome) -> None:
+    """Back off and retry later, or give up visibly after the last attempt."""
+    event = InboundEvent.objects.filter(id=event_id, claim_token=token).first()
+    if event is None:
+        return
+    now = timezone.now()
+    if event.attempts >= settings.FAIRDESK_MAX_ATTEMPTS:
+        status, available_at = InboundEvent.Status.DEAD, now
+        outcome.dead += 1
+    else:
+        status = InboundEvent.Status.PENDING
+        available_at = now + timedelta(seconds=min(2**event.attempts, 3600))
+        outcome.retried += 1
+    InboundEvent.objects.filter(id=event_id, claim_token=token).update(
+        status=status,
+        available_at=available_at,
+        last_error=error,
+        claim_token="",
+        lease_until=None,
+    )
+
+
+def run_forever(*, idle_sleep: float = 0.5, stop: "StopFlag") -> None:
+    """The worker loop: reclaim abandoned batches, process, sleep when idle."""
+    last_reclaim = 0.0
+    while not stop.requested:
+        if time.monotonic() - last_reclaim > 5:
+            claims.reclaim_expired(InboundEvent)
+            last_reclaim = time.monotonic()
+        outcome = run_once()
+        if outcome.done + outcome.retried + outcome.dead + outcome.deferred == 0:
+            stop.wait(idle_sleep)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: the current batch finishes, then the loop ends."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._event = threading.Event()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, seconds: float) -> None:
+        self._event.wait(seconds)

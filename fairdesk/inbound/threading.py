@@ -1,0 +1,453 @@
+"""Identity resolution and threading for one batch, inside the pipeline's transaction.
+
+Every lookup is one query for the whole batch. Contacts touched by the batch are locked
+in id order (``lock_contacts``) before their open cases are read, so two workers can
+never open two cases for the same customer at once.
+"""
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.core.mail import send_mass_mail
+from django.db import transaction
+
+from fairdesk.cases.lifecycle import (
+    DEADLINE_FIELDS,
+    apply_inbound,
+    apply_response,
+    refresh_deadlines,
+)
+from fairdesk.cases.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    DeliveryStatus,
+    Direction,
+    Message,
+)
+from fairdesk.contacts.models import Contact, ContactIdentity
+from fairdesk.inbound.events import (
+    acknowledge_security_report,
+    case_opened,
+    praise_forwarded,
+    security_ack_text,
+    severity_changed,
+)
+from fairdesk.inbound.models import InboundEvent
+from fairdesk.replies.models import OutboxMessage
+from fairdesk.routing.queries import targets_table
+from fairdesk.routing.teams import team_for
+from fairdesk.workspaces.models import Employee, Team, Workspace
+
+if TYPE_CHECKING:
+    from fairdesk.inbound.pipeline import Parsed
+
+CASE_REFERENCE = re.compile(r"\bFD-(\d{1,12})\b")
+MAX_DEFERRALS = 3
+
+
+@dataclass(slots=True)
+class ThreadResult:
+    new_cases: list[Case] = field(default_factory=list)
+    touched: dict[int, Case] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    events: list[CaseEvent] = field(default_factory=list)
+    acks: list[tuple[Message, OutboxMessage]] = field(default_factory=list)
+    mails: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+
+
+def identity_key(channel: str, external_id: str) -> tuple[str, str]:
+    return channel, (external_id.lower() if channel == "email" else external_id)
+
+
+def lock_contacts(contact_ids: Iterable[int]) -> None:
+    """Row-lock contacts in a fixed (id) order. A no-op on SQLite, whose writes are serial."""
+    list(
+        Contact.objects.select_for_update()
+        .filter(id__in=sorted(set(contact_ids)))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+class BatchThreader:
+    def __init__(self, *, workspace: Workspace, now: datetime) -> None:
+        self.workspace = workspace
+        self.now = now
+        self.teams: list[Team] = list(Team.objects.filter(workspace=workspace))
+        self.targets = targets_table(workspace)
+        self.brand_handle = workspace.brand_handle
+
+    # --- identities -------------------------------------------------------------------
+
+    def resolve_identities(
+        self, parsed: Sequence["Parsed"], referenced: dict[int, Case]
+    ) -> dict[tuple[str, str], ContactIdentity]:
+        authors: dict[tuple[str, str], Parsed] = {}
+        for item in parsed:
+            if item.message.direction == "inbound":
+                key = identity_key(item.message.channel, item.message.author.external_id)
+                authors.setdefault(key, item)
+        found = self._existing_identities(authors.keys())
+        missing = {key: item for key, item in authors.items() if key not in found}
+        if missing:
+            self._create_identities(missing, referenced)
+            found.update(self._existing_identities(missing.keys()))
+        self._refresh_identities(authors, found)
+        return found
+
+    def _existing_identities(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], ContactIdentity]:
+        by_channel: dict[str, list[str]] = {}
+        for channel, external_id in keys:
+            by_channel.setdefault(channel, []).append(external_id)
+        found: dict[tuple[str, str], ContactIdentity] = {}
+        for channel, ids in by_channel.items():
+            rows = ContactIdentity.objects.select_related("contact").filter(
+                workspace=self.workspace, channel=channel, external_id__in=ids
+            )
+            found.update({(row.channel, row.external_id): row for row in rows})
+        return found
+
+    def _create_identities(
+        self, missing: dict[tuple[str, str], "Parsed"], referenced: dict[int, Case]
+    ) -> None:
+        emails = {
+            m.message.author.email.lower() for m in missing.values() if m.message.author.email
+        }
+        for channel, external_id in missing:
+            if channel == "email":
+                emails.add(external_id)
+        phones = {m.message.author.phone for m in missing.values() if m.message.author.phone}
+        by_email = (
+            {c.email: c for c in Contact.objects.filter(workspace=self.workspace, email__in=emails)}
+            if emails
+            else {}
+        )
+        by_phone = (
+            {c.phone: c for c in Contact.objects.filter(workspace=self.workspace, phone__in=phones)}
+            if phones
+            else {}
+        )
+        new_contacts: dict[tuple[str, str], Contact] = {}
+        identities = []
+        for key in sorted(missing):
+            item = missing[key]
+            author = item.message.author
+            email = (author.email or (key[1] if key[0] == "email" else "")).lower()
+            contact = by_email.get(email) or by_phone.get(author.phone or "")
+            if contact is None:
+                case = self._referenced_case(item, referenced)
+                contact = case.contact if case is not None else None
+            if contact is None:
+                contact = Contact(
+                    workspace=self.workspace,
+                    display_name=author.display_name or author.handle,
+                    email=email,
+                    phone=author.phone or "",
+                )
+                new_contacts[key] = contact
+                if email:
+                    by_email[email] = contact
+            identities.append((key, item, contact))
+        Contact.objects.bulk_create(new_contacts.values())
+        rows = [
+            ContactIdentity(
+                workspace=self.workspace,
+                contact=contact,
+                channel=key[0],
+                external_id=key[1],
+                handle=item.message.author.handle,
+                display_name=item.message.author.display_name,
+                follower_count=item.message.author.followers,
+            )
+            for key, item, contact in identities
+        ]
+        ContactIdentity.objects.bulk_create(rows, ignore_conflicts=True)
+
+    def _refresh_identities(
+        self,
+        authors: dict[tuple[str, str], "Parsed"],
+        found: dict[tuple[str, str], ContactIdentity],
+    ) -> None:
+        changed = []
+        entitled = []
+        for key, item in authors.items():
+            identity = found[key]
+            author = item.message.author
+            fresh = (
+                author.handle or identity.handle,
+                author.display_name or identity.display_name,
+                author.followers if author.followers is not None else identity.follower_count,
+            )
+            if fresh != (identity.handle, identity.display_name, identity.follower_count):
+                identity.handle, identity.display_name, identity.follower_count = fresh
+                changed.append(identity)
+            wanted = item.message.entitlement
+            if wanted and identity.contact.entitlement != wanted:
+                identity.contact.entitlement = wanted
+                entitled.append(identity.contact)
+        if changed:
+            ContactIdentity.objects.bulk_update(
+                changed, ["handle", "display_name", "follower_count"]
+            )
+        if entitled:
+            Contact.objects.bulk_update(entitled, ["entitlement"])
+
+    # --- threading --------------------------------------------------------------------
+
+    def _referenced_case(self, item: "Parsed", referenced: dict[int, Case]) -> Case | None:
+        for match in CASE_REFERENCE.finditer(item.message.text[:5000]):
+            case = referenced.get(int(match.group(1)))
+            if case is not None:
+                return case
+        return None
+
+    def thread(self, parsed: list["Parsed"], events: dict[int, InboundEvent]) -> ThreadResult:
+        result = ThreadResult()
+        reference_ids = {
+            int(m.group(1))
+            for p in parsed
+            if p.message.direction == "inbound"
+            for m in CASE_REFERENCE.finditer(p.message.text[:5000])
+        }
+        referenced = (
+            {
+                c.id: c
+                for c in Case.objects.select_related("contact").filter(
+                    workspace=self.workspace, id__in=reference_ids
+                )
+            }
+            if reference_ids
+            else {}
+        )
+        identities = self.resolve_identities(parsed, referenced)
+        lock_contacts(i.contact_id for i in identities.values())
+        parents = self._reply_targets(parsed)
+        cases = {
+            c.id: c
+            for c in Case.objects.filter(
+                workspace=self.workspace,
+                id__in={case_id for case_id in parents.values() if case_id},
+            )
+        }
+        cases.update(referenced)
+        open_by_contact = self._open_cases({i.contact_id for i in identities.values()})
+        cases.update({c.id: c for c in open_by_contact.values()})
+        in_batch: dict[tuple[str, str], Case | None] = {}
+        for item in sorted(parsed, key=lambda p: (p.message.created_at, p.event_id)):
+            msg = item.message
+            parent: Case | None = None
+            if msg.in_reply_to:
+                parent_key = (msg.channel, msg.in_reply_to)
+                if parent_key in in_batch:
+                    parent = in_batch[parent_key]
+                elif parents.get(parent_key):
+                    parent = cases.get(parents[parent_key] or 0)
+            if msg.direction == "outbound":
+                if (
+                    msg.in_reply_to
+                    and parent is None
+                    and parent_key not in parents
+                    and (events[item.event_id].attempts < MAX_DEFERRALS)
+                    and parent_key not in in_batch
+                ):
+                    result.deferred.append(item.event_id)
+                    continue
+                in_batch[(msg.channel, msg.external_id)] = parent
+                self._add_outbound(result, item, parent)
+                continue
+            identity = identities[identity_key(msg.channel, msg.author.external_id)]
+            if item.spam:
+                result.messages.append(self._message(item, None, identity))
+                continue
+            case = self._choose_case(item, parent, identity, referenced, open_by_contact)
+            opened = case is None
+            if case is None:
+                case = self._open_case(result, item, identity)
+                open_by_contact[identity.contact_id] = case
+            self._add_inbound(result, item, case, identity, opened=opened)
+            in_batch[(msg.channel, msg.external_id)] = case
+        return result
+
+    def _reply_targets(self, parsed: Sequence["Parsed"]) -> dict[tuple[str, str], int | None]:
+        by_channel: dict[str, set[str]] = {}
+        for item in parsed:
+            if item.message.in_reply_to:
+                by_channel.setdefault(item.message.channel, set()).add(item.message.in_reply_to)
+        found: dict[tuple[str, str], int | None] = {}
+        for channel, ids in by_channel.items():
+            rows = Message.objects.filter(
+                workspace=self.workspace, channel=channel, external_id__in=ids
+            ).values_list("external_id", "case_id")
+            found.update({(channel, ext or ""): case_id for ext, case_id in rows})
+        return found
+
+    def _open_cases(self, contact_ids: set[int]) -> dict[int, Case]:
+        rows = Case.objects.filter(
+            workspace=self.workspace, contact_id__in=contact_ids, status__in=OPEN_STATUSES
+        ).order_by("id")
+        return {case.contact_id: case for case in rows}
+
+    def _choose_case(
+        self,
+        item: "Parsed",
+        parent: Case | None,
+        identity: ContactIdentity,
+        referenced: dict[int, Case],
+        open_by_contact: dict[int, Case],
+    ) -> Case | None:
+        if parent is not None and parent.status != CaseStatus.CLOSED:
+            return parent
+        case = self._referenced_case(item, referenced)
+        if case is not None and case.contact_id == identity.contact_id and case.is_open:
+            return case
+        return open_by_contact.get(identity.contact_id)
+
+    def _open_case(self, result: ThreadResult, item: "Parsed", identity: ContactIdentity) -> Case:
+        msg = item.message
+        triage = item.triage
+        topic = triage.topic if triage else "other"
+        signals = triage.signals if triage else ()
+        case = Case(
+            workspace=self.workspace,
+            contact=identity.contact,
+            status=CaseStatus.NEW,
+            severity=item.severity,
+            entitlement=identity.contact.entitlement,
+            reason=signals[0] if signals else (triage.intent if triage else ""),
+            topic=topic,
+            subject=" ".join(msg.text.split())[:200],
+            origin_channel=msg.channel,
+            first_inbound_at=msg.created_at,
+            last_inbound_at=msg.created_at,
+            awaiting_since=msg.created_at,
+            team=team_for(self.teams, topic=topic, signals=signals),
+        )
+        refresh_deadlines(case, self.targets)
+        result.new_cases.append(case)
+        result.events.extend(case_opened(case, item, at=msg.created_at))
+        return case
+
+    def _add_inbound(
+        self,
+        result: ThreadResult,
+        item: "Parsed",
+        case: Case,
+        identity: ContactIdentity,
+        *,
+        opened: bool,
+    ) -> None:
+        msg = item.message
+        triage = item.triage
+        signals = triage.signals if triage else ()
+        was_security = case.reason == "security_report" and not opened
+        if not opened:
+            previous = case.severity
+            if apply_inbound(case, at=msg.created_at, severity=item.severity):
+                result.events.append(severity_changed(case, previous, signals, at=msg.created_at))
+                if signals:
+                    case.reason = signals[0]
+                new_team = team_for(self.teams, topic=case.topic, signals=signals)
+                if "security_report" in signals and new_team and new_team != case.team:
+                    case.team = new_team
+            if case.topic in ("", "other") and triage and triage.topic != "other":
+                case.topic = triage.topic
+            refresh_deadlines(case, self.targets)
+            if case.pk is not None:
+                result.touched[case.pk] = case
+        message = self._message(item, case, identity)
+        result.messages.append(message)
+        if "security_report" in signals and not was_security:
+            case.reason = "security_report"
+            event, ack = acknowledge_security_report(case, item, brand_handle=self.brand_handle)
+            result.events.append(event)
+            result.acks.append(ack)
+        if triage and triage.praised_staff:
+            self._forward_praise(result, case, item)
+
+    def _add_outbound(self, result: ThreadResult, item: "Parsed", case: Case | None) -> None:
+        msg = item.message
+        if case is not None:
+            apply_response(case, at=msg.created_at)
+            refresh_deadlines(case, self.targets)
+            if case.pk is not None:
+                result.touched[case.pk] = case
+        result.messages.append(
+            Message(
+                workspace=self.workspace,
+                case=case,
+                channel=msg.channel,
+                direction=Direction.OUTBOUND,
+                visibility=msg.visibility,
+                external_id=msg.external_id,
+                in_reply_to=msg.in_reply_to or "",
+                brand_handle=msg.brand_handle or "",
+                text=msg.text,
+                sent_at=msg.created_at,
+                delivery_status=DeliveryStatus.SENT,
+            )
+        )
+
+    def _message(self, item: "Parsed", case: Case | None, identity: ContactIdentity) -> Message:
+        msg = item.message
+        triage = item.triage
+        return Message(
+            workspace=self.workspace,
+            case=case,
+            channel=msg.channel,
+            direction=Direction.INBOUND,
+            visibility=msg.visibility,
+            identity=identity,
+            external_id=msg.external_id,
+            in_reply_to=msg.in_reply_to or "",
+            brand_handle=msg.brand_handle or "",
+            text=msg.text,
+            sent_at=msg.created_at,
+            sentiment=triage.sentiment if triage else "",
+            stance=triage.stance if triage else "",
+            is_spam=item.spam,
+            duplicate_of=item.duplicate_of,
+            triage=triage.to_dict() if triage else {},
+        )
+
+    def _forward_praise(self, result: ThreadResult, case: Case, item: "Parsed") -> None:
+        assert item.triage is not None
+        employees = Employee.objects.select_related("manager").filter(
+            workspace=self.workspace, id__in=[int(k) for k in item.triage.praised_staff]
+        )
+        for employee in employees:
+            event, mail = praise_forwarded(case, employee, item)
+            result.events.append(event)
+            if mail is not None:
+                result.mails.append(mail)
+
+    # --- persistence ------------------------------------------------------------------
+
+    def save(self, result: ThreadResult) -> None:
+        for case in result.new_cases:
+            case.updated_at = self.now
+        Case.objects.bulk_create(result.new_cases, batch_size=500)
+        if result.touched:
+            Case.objects.bulk_update(
+                result.touched.values(),
+                [*DEADLINE_FIELDS, "team", "topic", "reason"],
+                batch_size=500,
+            )
+        Message.objects.bulk_create(result.messages, batch_size=500, ignore_conflicts=True)
+        CaseEvent.objects.bulk_create(result.events, batch_size=500)
+        if result.acks:
+            for message, _ in result.acks:
+                assert message.case is not None
+                message.text = security_ack_text(message.case)
+            Message.objects.bulk_create([message for message, _ in result.acks])
+            OutboxMessage.objects.bulk_create([outbox for _, outbox in result.acks])
+        if result.mails:
+            mails = tuple(result.mails)
+            transaction.on_commit(lambda: send_mass_mail(mails, fail_silently=True))

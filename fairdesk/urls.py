@@ -1,0 +1,9 @@
+"""Top-level URLs: each app brings its own URLconf."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("fairdesk.cases.urls")),
+    path("insights/", include("fairdesk.insights.urls")),
+    path("", include("fairdesk.api_urls")),
+]

@@ -1,0 +1,115 @@
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Workspace(models.Model):
+    """The tenant. Every hot table carries ``workspace_id``."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    brand_handle = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    """A group that can fix a kind of problem. ``handles`` lists triage topics it owns."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField()
+    handles = models.JSONField(default=list, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="team_unique_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agent(models.Model):
+    """A user working in one workspace, with a role and the initials that sign replies."""
+
+    class Role(models.TextChoices):
+        AGENT = "agent"
+        SUPERVISOR = "supervisor"
+        ADMIN = "admin"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent"
+    )
+    display_name = models.CharField(max_length=100)
+    initials = models.CharField(max_length=4)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "display_name"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ^{self.initials}"
+
+    @property
+    def can_override_tone(self) -> bool:
+        return self.role in {self.Role.SUPERVISOR, self.Role.ADMIN}
+
+
+class Employee(models.Model):
+    """The staff directory: people customers may praise, and their managers."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="employees")
+    name = models.CharField(max_length=200)
+    aliases = models.JSONField(default=list, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    manager = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API. Only a SHA-256 of the secret is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, blank=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @staticmethod
+    def new_secret() -> str:
+        return "fd_" + secrets.token_urlsafe(32)
