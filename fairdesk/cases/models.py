@@ -124,7 +124,8 @@ class Message(models.Model):
         ContactIdentity, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
-    external_id = models.CharField(max_length=200, null=True, blank=True)
+    # NULL until an outbound message is sent: unique only among real platform ids.
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     in_reply_to = models.CharField(max_length=200, blank=True)
     brand_handle = models.CharField(max_length=100, blank=True)
     text = models.TextField()

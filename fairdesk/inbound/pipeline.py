@@ -157,7 +157,7 @@ def persist(
                 ids=result.deferred,
                 values={
                     "status": InboundEvent.Status.PENDING,
-                    "available_at": now + timedelta(seconds=5),
+                    "available_at": now + timedelta(seconds=1),
                     "claim_token": "",
                     "lease_until": None,
                 },

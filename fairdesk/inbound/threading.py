@@ -30,6 +30,7 @@ from fairdesk.cases.models import (
     Message,
 )
 from fairdesk.contacts.models import Contact, ContactIdentity
+from fairdesk.inbound.bulk_writes import insert_rows, update_rows
 from fairdesk.inbound.events import (
     acknowledge_security_report,
     case_opened,
@@ -82,6 +83,15 @@ class BatchThreader:
         self.teams: list[Team] = list(Team.objects.filter(workspace=workspace))
         self.targets = targets_table(workspace)
         self.brand_handle = workspace.brand_handle
+        self._employees: dict[int, Employee] | None = None
+
+    @property
+    def employees(self) -> dict[int, Employee]:
+        """The staff directory, loaded once per batch and only when praise names someone."""
+        if self._employees is None:
+            rows = Employee.objects.select_related("manager").filter(workspace=self.workspace)
+            self._employees = {e.id: e for e in rows}
+        return self._employees
 
     # --- identities -------------------------------------------------------------------
 
@@ -96,8 +106,14 @@ class BatchThreader:
         found = self._existing_identities(authors.keys())
         missing = {key: item for key, item in authors.items() if key not in found}
         if missing:
-            self._create_identities(missing, referenced)
+            created = self._create_identities(missing, referenced)
             found.update(self._existing_identities(missing.keys()))
+            # Another worker may have created the same identity first: its contact wins
+            # and ours, now without any identity, is removed.
+            used = {identity.contact_id for identity in found.values()}
+            orphans = [c.pk for c in created if c.pk not in used]
+            if orphans:
+                Contact.objects.filter(pk__in=orphans).delete()
         self._refresh_identities(authors, found)
         return found
 
@@ -117,7 +133,7 @@ class BatchThreader:
 
     def _create_identities(
         self, missing: dict[tuple[str, str], "Parsed"], referenced: dict[int, Case]
-    ) -> None:
+    ) -> list[Contact]:
         emails = {
             m.message.author.email.lower() for m in missing.values() if m.message.author.email
         }
@@ -170,6 +186,7 @@ class BatchThreader:
             for key, item, contact in identities
         ]
         ContactIdentity.objects.bulk_create(rows, ignore_conflicts=True)
+        return list(new_contacts.values())
 
     def _refresh_identities(
         self,
@@ -194,11 +211,9 @@ class BatchThreader:
                 identity.contact.entitlement = wanted
                 entitled.append(identity.contact)
         if changed:
-            ContactIdentity.objects.bulk_update(
-                changed, ["handle", "display_name", "follower_count"]
-            )
+            update_rows(ContactIdentity, changed, ["handle", "display_name", "follower_count"])
         if entitled:
-            Contact.objects.bulk_update(entitled, ["entitlement"])
+            update_rows(Contact, entitled, ["entitlement"])
 
     # --- threading --------------------------------------------------------------------
 
@@ -266,6 +281,7 @@ class BatchThreader:
             identity = identities[identity_key(msg.channel, msg.author.external_id)]
             if item.spam:
                 result.messages.append(self._message(item, None, identity))
+                in_batch[(msg.channel, msg.external_id)] = None
                 continue
             case = self._choose_case(item, parent, identity, referenced, open_by_contact)
             opened = case is None
@@ -419,10 +435,10 @@ class BatchThreader:
 
     def _forward_praise(self, result: ThreadResult, case: Case, item: "Parsed") -> None:
         assert item.triage is not None
-        employees = Employee.objects.select_related("manager").filter(
-            workspace=self.workspace, id__in=[int(k) for k in item.triage.praised_staff]
-        )
-        for employee in employees:
+        for key in item.triage.praised_staff:
+            employee = self.employees.get(int(key))
+            if employee is None:
+                continue
             event, mail = praise_forwarded(case, employee, item)
             result.events.append(event)
             if mail is not None:
@@ -435,13 +451,11 @@ class BatchThreader:
             case.updated_at = self.now
         Case.objects.bulk_create(result.new_cases, batch_size=500)
         if result.touched:
-            Case.objects.bulk_update(
-                result.touched.values(),
-                [*DEADLINE_FIELDS, "team", "topic", "reason"],
-                batch_size=500,
+            update_rows(
+                Case, result.touched.values(), [*DEADLINE_FIELDS, "team", "topic", "reason"]
             )
-        Message.objects.bulk_create(result.messages, batch_size=500, ignore_conflicts=True)
-        CaseEvent.objects.bulk_create(result.events, batch_size=500)
+        insert_rows(Message, result.messages)
+        insert_rows(CaseEvent, result.events)
         if result.acks:
             for message, _ in result.acks:
                 assert message.case is not None

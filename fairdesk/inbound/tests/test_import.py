@@ -30,7 +30,7 @@ def test_jsonl_bad_lines_reported_with_numbers_rest_imported(
             json.dumps({**record("3", "hi"), "created_at": "2026-11-02T09:00:00"}),
             "[1, 2]",
             good,
-            json.dumps(record("4", "=HYPERLINK(\"http://evil\")")),
+            json.dumps(record("4", '=HYPERLINK("http://evil")')),
         ],
     )
     report = import_file(workspace=workspace, path=path, fmt="jsonl")
@@ -54,8 +54,10 @@ def test_twcs_rows_become_x_events(workspace: Workspace, tmp_path: Path) -> None
     path = tmp_path / "twcs.csv"
     path.write_text(
         TWCS_HEADER
-        + '119237,105834,True,Wed Oct 11 06:55:44 +0000 2017,"@AppleSupport my phone\nkeeps crashing",119236,\n'
-        + "119236,AppleSupport,False,Wed Oct 11 13:25:49 +0000 2017,@105834 Sorry! DM us,,119237.0\n"
+        + "119237,105834,True,Wed Oct 11 06:55:44 +0000 2017,"
+        + '"@AppleSupport my phone\nkeeps crashing",119236,\n'
+        + "119236,AppleSupport,False,Wed Oct 11 13:25:49 +0000 2017,"
+        + "@105834 Sorry! DM us,,119237.0\n"
         + "bad,105834,Maybe,Wed Oct 11 06:55:44 +0000 2017,x,,\n"
         + "119240,105834,True,not a date,x,,\n",
         encoding="utf-8",

@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fairdesk.workspaces.queries import pick_workspace
 from fairdesk.routing.queries import queue
+from fairdesk.workspaces.queries import pick_workspace
 
 
 class Command(BaseCommand):

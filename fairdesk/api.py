@@ -1,0 +1,25 @@
+"""The HTTP API under ``/api/v1/``: one NinjaAPI assembling each app's router.
+
+Agents authenticate with a bearer token (``Authorization: Bearer fd_…``) or, from the web
+UI, with their Django session (state-changing session calls need the CSRF token).
+Either way ``request.auth`` is the :class:`Agent`, and every handler scopes its queries to
+``request.auth.workspace``: another workspace's case is a 404, never a 403.
+"""
+
+from ninja import NinjaAPI
+
+from fairdesk.api_auth import AgentSession, BearerToken
+from fairdesk.cases.api import router as cases_router
+from fairdesk.insights.api import router as insights_router
+from fairdesk.replies.api import router as replies_router
+
+api = NinjaAPI(
+    title="Fairdesk",
+    version="1",
+    description="One fair queue for every channel.",
+    urls_namespace="api",
+    auth=[BearerToken(), AgentSession()],
+)
+api.add_router("/", cases_router, tags=["cases"])
+api.add_router("/", replies_router, tags=["replies"])
+api.add_router("/insights/", insights_router, tags=["insights"])

@@ -1,0 +1,31 @@
+"""Who may see the agent workspace: a logged-in user with an Agent, scoped to its workspace."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from fairdesk.workspaces.models import Agent
+
+View = Callable[..., HttpResponse]
+
+
+def current_agent(request: HttpRequest) -> Agent:
+    """The signed-in agent; a user without one (e.g. a bare admin account) is refused."""
+    agent = getattr(request.user, "agent", None)
+    if not isinstance(agent, Agent):
+        raise PermissionDenied("This account is not an agent of any workspace.")
+    return agent
+
+
+def agent_required(view: View) -> View:
+    """Login required, then an Agent required; the view receives it as ``agent``."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return view(request, *args, agent=current_agent(request), **kwargs)
+
+    return login_required(wrapper)

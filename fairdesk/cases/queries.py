@@ -1,0 +1,246 @@
+"""Reads for the agent workspace: the queue and one case with its whole timeline.
+
+Every function takes the workspace and filters on it; nothing here trusts an id alone.
+Query counts are constant in the number of rows (select_related / prefetch_related).
+"""
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from fairdesk.cases.models import QUEUE_STATUSES, Case, CaseEvent, Direction, Message
+from fairdesk.contacts.models import ContactIdentity
+from fairdesk.replies.models import OutboxMessage
+from fairdesk.workspaces.models import Workspace
+
+QUEUE_PAGE_SIZE = 50
+
+
+# --- the queue ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCursor:
+    """Keyset position: the last row shown. ``escalation_at`` None sorts last."""
+
+    escalation_at: datetime | None
+    id: int
+
+    def encode(self) -> str:
+        stamp = self.escalation_at.isoformat() if self.escalation_at else "-"
+        return f"{stamp}~{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> "QueueCursor | None":
+        """A cursor from the query string; anything malformed means the first page."""
+        if not raw or "~" not in raw:
+            return None
+        stamp, _, pk = raw.rpartition("~")
+        try:
+            at = None if stamp == "-" else datetime.fromisoformat(stamp)
+            if at is not None and at.tzinfo is None:
+                return None
+            return cls(escalation_at=at, id=int(pk))
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    cases: list[Case]
+    next_cursor: QueueCursor | None
+
+
+def queue_page(
+    *, workspace: Workspace, after: QueueCursor | None = None, limit: int = QUEUE_PAGE_SIZE
+) -> QueuePage:
+    """Open cases, earliest deadline first. Nothing else (channel, reach) takes part."""
+    cases = (
+        Case.objects.filter(workspace=workspace, status__in=QUEUE_STATUSES)
+        .select_related("team", "contact")
+        .prefetch_related(
+            Prefetch("contact__identities", queryset=ContactIdentity.objects.order_by("id"))
+        )
+        .order_by(F("escalation_at").asc(nulls_last=True), "id")
+    )
+    if after is not None:
+        cases = cases.filter(_after(after))
+    rows = list(cases[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = QueueCursor(rows[-1].escalation_at, rows[-1].pk) if more else None
+    return QueuePage(cases=rows, next_cursor=cursor)
+
+
+def _after(cursor: QueueCursor) -> Q:
+    if cursor.escalation_at is None:
+        return Q(escalation_at__isnull=True, id__gt=cursor.id)
+    return (
+        Q(escalation_at__gt=cursor.escalation_at)
+        | Q(escalation_at=cursor.escalation_at, id__gt=cursor.id)
+        | Q(escalation_at__isnull=True)
+    )
+
+
+def describe_due(deadline: datetime | None, now: datetime) -> str:
+    """'due in 2 h', 'overdue by 5 min', or 'no deadline'."""
+    if deadline is None:
+        return "no deadline"
+    seconds = int((deadline - now).total_seconds())
+    amount = _duration(abs(seconds))
+    return f"due in {amount}" if seconds >= 0 else f"overdue by {amount}"
+
+
+def _duration(seconds: int) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} d"
+
+
+# --- one case ------------------------------------------------------------------------
+
+
+def case_for(*, workspace: Workspace, public_id: uuid.UUID) -> Case:
+    """The case with this public id in this workspace, or 404 (never another tenant's)."""
+    case = (
+        Case.objects.filter(workspace=workspace, public_id=public_id)
+        .select_related("workspace", "contact", "team", "assignee")
+        .first()
+    )
+    if case is None:
+        raise Http404("No such case.")
+    return case
+
+
+def identities_of(case: Case) -> list[ContactIdentity]:
+    return list(
+        ContactIdentity.objects.filter(contact_id=case.contact_id).order_by("channel", "id")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    message: Message | None = None
+    event: CaseEvent | None = None
+    title: str = ""
+    details: tuple[tuple[str, str], ...] = ()
+
+
+def timeline(case: Case) -> list[TimelineEntry]:
+    """Every message on every channel and every case event, in time order."""
+    messages = Message.objects.filter(case=case).select_related(
+        "identity", "agent", "outbox", "outbox__approved_by"
+    )
+    events = CaseEvent.objects.filter(case=case).select_related("actor")
+    entries = [TimelineEntry(at=m.sent_at, message=m) for m in messages]
+    for event in events:
+        title, details = describe_event(event)
+        entries.append(TimelineEntry(at=event.at, event=event, title=title, details=details))
+    entries.sort(key=lambda e: (e.at, 0 if e.message else 1, (e.message or e.event).pk))  # type: ignore[union-attr]
+    return entries
+
+
+def held_replies(case: Case) -> QuerySet[OutboxMessage]:
+    return (
+        OutboxMessage.objects.filter(case=case, status=OutboxMessage.Status.HELD)
+        .select_related("message", "author")
+        .order_by("id")
+    )
+
+
+@dataclass(slots=True)
+class TriageSummary:
+    inbound: int = 0
+    sentiments: dict[str, int] = field(default_factory=dict)
+    signals: list[str] = field(default_factory=list)
+    praise: int = 0
+    spam: int = 0
+
+
+def triage_summary(entries: list[TimelineEntry]) -> TriageSummary:
+    """What triage found across the customer's messages on this case."""
+    sentiments: Counter[str] = Counter()
+    signals: dict[str, None] = {}
+    summary = TriageSummary()
+    for entry in entries:
+        message = entry.message
+        if message is None or message.direction != Direction.INBOUND:
+            continue
+        summary.inbound += 1
+        if message.sentiment:
+            sentiments[message.sentiment] += 1
+        for signal in message.triage.get("signals", []) if isinstance(message.triage, dict) else []:
+            signals[str(signal)] = None
+        summary.praise += bool(isinstance(message.triage, dict) and message.triage.get("praise"))
+        summary.spam += message.is_spam
+    summary.sentiments = dict(sentiments)
+    summary.signals = list(signals)
+    return summary
+
+
+# --- readable events -----------------------------------------------------------------
+
+EVENT_TITLES = {
+    CaseEvent.Type.OPENED: "Case opened",
+    CaseEvent.Type.MESSAGE_RECEIVED: "Message received",
+    CaseEvent.Type.SEVERITY_CHANGED: "Severity changed",
+    CaseEvent.Type.ROUTED: "Routed",
+    CaseEvent.Type.ACKNOWLEDGED: "Acknowledgement queued",
+    CaseEvent.Type.PRAISE_FORWARDED: "Praise forwarded",
+    CaseEvent.Type.REPLY_QUEUED: "Reply queued",
+    CaseEvent.Type.REPLY_SENT: "Reply sent",
+    CaseEvent.Type.REPLY_BLOCKED: "Reply blocked by the tone guard",
+    CaseEvent.Type.REPLY_HELD: "Reply held for supervisor approval",
+    CaseEvent.Type.TONE_OVERRIDE: "Tone guard overridden",
+    CaseEvent.Type.STATUS_CHANGED: "Status changed",
+    CaseEvent.Type.ASSIGNED: "Assigned",
+}
+
+
+HIDDEN_PARAMS = frozenset({"outbox_id", "message_id"})
+
+
+def describe_event(event: CaseEvent) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A title and (label, value) pairs; reasons lists become one line per reason."""
+    title = EVENT_TITLES.get(event.type, event.type.replace("_", " ").capitalize())  # type: ignore[call-overload]
+    params: dict[str, Any] = event.params if isinstance(event.params, dict) else {}
+    details: list[tuple[str, str]] = []
+    if event.actor is not None and params.get("author") != event.actor.display_name:
+        details.append(("by", event.actor.display_name))
+    for key, value in params.items():
+        if key in HIDDEN_PARAMS:
+            continue
+        if key in {"reasons", "issues"} and isinstance(value, list):
+            details.extend(("reason", _reason(item)) for item in value)
+        else:
+            details.append((key.replace("_", " "), _plain(value)))
+    return title, tuple(details)
+
+
+def _reason(item: Any) -> str:
+    if not isinstance(item, dict):
+        return _plain(item)
+    text = f"{item.get('kind', 'issue')}: {item.get('explanation', '')}"
+    if item.get("excerpt"):
+        text += f" (“{item['excerpt']}”)"
+    return text
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {_plain(v)}" for k, v in value.items())
+    if value is None:
+        return "—"
+    return str(value)

@@ -1,0 +1,21 @@
+from django.contrib.auth import views as auth_views
+from django.urls import URLPattern, path
+
+from fairdesk.cases import views
+
+urlpatterns: list[URLPattern] = [
+    path("", views.queue, name="queue"),
+    path("cases/<uuid:public_id>/", views.case_detail, name="case"),
+    path("cases/<uuid:public_id>/reply/", views.reply, name="case-reply"),
+    path(
+        "cases/<uuid:public_id>/held/<int:outbox_id>/approve/",
+        views.approve,
+        name="case-approve-held",
+    ),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,307 @@
+"""Writes for outbound replies: compose, tone guard, supervisor override, outbox.
+
+Every reply leaves through the outbox (``fairdesk.replies.sender``), never directly.
+A reply the tone guard blocks writes one REPLY_BLOCKED event and nothing else; it can
+only leave through an explicit, logged supervisor override.
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message, Visibility
+from fairdesk.replies.models import OutboxMessage
+from fairdesk.triage import check_tone
+from fairdesk.triage.types import ToneVerdict
+from fairdesk.workspaces.models import Agent
+
+MAX_REPLY_CHARS = 10_000
+REPLY_VISIBILITIES = (Visibility.PUBLIC, Visibility.PRIVATE)
+
+
+class ReplyInvalid(ValueError):
+    """The reply cannot be sent as written (empty, too long, bad visibility or key)."""
+
+
+class ToneBlocked(Exception):
+    """The tone guard stopped the reply. ``verdict`` carries every reason."""
+
+    def __init__(self, verdict: ToneVerdict) -> None:
+        super().__init__("; ".join(issue.explanation for issue in verdict.issues) or "blocked")
+        self.verdict = verdict
+
+
+def submit_reply(
+    *, case: Case, agent: Agent, text: str, visibility: str, idempotency_key: str
+) -> OutboxMessage:
+    """Queue a reply that passes the tone guard; raise ``ToneBlocked`` otherwise.
+
+    The same ``idempotency_key`` again returns the existing outbox row and writes nothing.
+    """
+    body, key = _validate(
+        case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key
+    )
+    existing = _existing(case=case, key=key)
+    if existing is not None:
+        return existing
+    verdict = check_tone(body)
+    if not verdict.allowed:
+        _log_blocked(case=case, agent=agent, verdict=verdict)
+        raise ToneBlocked(verdict)
+    return _queue(
+        case=case,
+        author=agent,
+        body=body,
+        visibility=visibility,
+        key=key,
+        verdict=verdict,
+        status=OutboxMessage.Status.PENDING,
+    )
+
+
+def request_override(
+    *, case: Case, agent: Agent, text: str, visibility: str, idempotency_key: str
+) -> OutboxMessage:
+    """Hold a blocked reply until a supervisor approves it (``approve_held_reply``)."""
+    body, key = _validate(
+        case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key
+    )
+    existing = _existing(case=case, key=key)
+    if existing is not None:
+        return existing
+    verdict = check_tone(body)
+    status = OutboxMessage.Status.PENDING if verdict.allowed else OutboxMessage.Status.HELD
+    return _queue(
+        case=case,
+        author=agent,
+        body=body,
+        visibility=visibility,
+        key=key,
+        verdict=verdict,
+        status=status,
+    )
+
+
+def send_with_override(
+    *, case: Case, supervisor: Agent, text: str, visibility: str, idempotency_key: str
+) -> OutboxMessage:
+    """A supervisor's own blocked reply, sent anyway: logged with them as author and approver."""
+    if not supervisor.can_override_tone:
+        raise PermissionDenied("Only a supervisor can override the tone guard.")
+    body, key = _validate(
+        case=case, agent=supervisor, text=text, visibility=visibility, key=idempotency_key
+    )
+    existing = _existing(case=case, key=key)
+    if existing is not None:
+        return existing
+    verdict = check_tone(body)
+    return _queue(
+        case=case,
+        author=supervisor,
+        body=body,
+        visibility=visibility,
+        key=key,
+        verdict=verdict,
+        status=OutboxMessage.Status.PENDING,
+        approver=None if verdict.allowed else supervisor,
+    )
+
+
+def approve_held_reply(*, outbox: OutboxMessage, supervisor: Agent) -> OutboxMessage:
+    """Release a held reply to the sender. Only a supervisor of the same workspace may."""
+    if not supervisor.can_override_tone or supervisor.workspace_id != outbox.workspace_id:
+        raise PermissionDenied("Only a supervisor can approve a held reply.")
+    now = timezone.now()
+    with transaction.atomic():
+        released = OutboxMessage.objects.filter(
+            id=outbox.id, status=OutboxMessage.Status.HELD
+        ).update(status=OutboxMessage.Status.PENDING, approved_by=supervisor, available_at=now)
+        if released:
+            Message.objects.filter(pk=outbox.message_id).update(
+                delivery_status=DeliveryStatus.QUEUED
+            )
+            author = outbox.author
+            CaseEvent.objects.create(
+                workspace_id=outbox.workspace_id,
+                case_id=outbox.case_id,
+                type=CaseEvent.Type.TONE_OVERRIDE,
+                params=_override_params(outbox.pk, author, supervisor, outbox.tone_verdict),
+                actor=supervisor,
+                at=now,
+            )
+    outbox.refresh_from_db()
+    return outbox
+
+
+def _validate(*, case: Case, agent: Agent, text: str, visibility: str, key: str) -> tuple[str, str]:
+    if agent.workspace_id != case.workspace_id:
+        raise PermissionDenied("This case belongs to another workspace.")
+    body = (text or "").strip()
+    if not body:
+        raise ReplyInvalid("Write a reply before sending.")
+    if len(body) > MAX_REPLY_CHARS:
+        raise ReplyInvalid(f"A reply can be at most {MAX_REPLY_CHARS:,} characters.")
+    if visibility not in REPLY_VISIBILITIES:
+        raise ReplyInvalid("Choose a public reply or a private message.")
+    key = (key or "").strip()
+    if not key or len(key) > 100:
+        raise ReplyInvalid("The reply form is missing its idempotency key; reload the page.")
+    return body, key
+
+
+def _existing(*, case: Case, key: str) -> OutboxMessage | None:
+    existing = OutboxMessage.objects.filter(
+        workspace_id=case.workspace_id, idempotency_key=key
+    ).first()
+    if existing is not None and existing.case_id != case.pk:
+        raise ReplyInvalid("This idempotency key was already used for another case.")
+    return existing
+
+
+def _log_blocked(*, case: Case, agent: Agent, verdict: ToneVerdict) -> None:
+    CaseEvent.objects.create(
+        workspace_id=case.workspace_id,
+        case=case,
+        type=CaseEvent.Type.REPLY_BLOCKED,
+        params={"reasons": _reasons(verdict), "suggestion": verdict.suggestion},
+        actor=agent,
+        at=timezone.now(),
+    )
+
+
+def _queue(
+    *,
+    case: Case,
+    author: Agent,
+    body: str,
+    visibility: str,
+    key: str,
+    verdict: ToneVerdict,
+    status: str,
+    approver: Agent | None = None,
+) -> OutboxMessage:
+    """Message + outbox row + timeline events in one transaction; a racing duplicate wins."""
+    try:
+        with transaction.atomic():
+            return _write_queued(
+                case=case,
+                author=author,
+                body=body,
+                visibility=visibility,
+                key=key,
+                verdict=verdict,
+                status=status,
+                approver=approver,
+            )
+    except IntegrityError:
+        existing = _existing(case=case, key=key)
+        if existing is None:
+            raise
+        return existing
+
+
+def _write_queued(
+    *,
+    case: Case,
+    author: Agent,
+    body: str,
+    visibility: str,
+    key: str,
+    verdict: ToneVerdict,
+    status: str,
+    approver: Agent | None,
+) -> OutboxMessage:
+    now = timezone.now()
+    held = status == OutboxMessage.Status.HELD
+    channel, in_reply_to = answer_channel(case=case, visibility=visibility)
+    message = Message.objects.create(
+        workspace_id=case.workspace_id,
+        case=case,
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        visibility=visibility,
+        agent=author,
+        in_reply_to=in_reply_to,
+        brand_handle=case.workspace.brand_handle,
+        text=f"{body} ^{author.initials}",
+        sent_at=now,
+        delivery_status=DeliveryStatus.HELD if held else DeliveryStatus.QUEUED,
+    )
+    outbox = OutboxMessage.objects.create(
+        workspace_id=case.workspace_id,
+        case=case,
+        message=message,
+        idempotency_key=key,
+        channel=channel,
+        status=status,
+        available_at=now,
+        tone_verdict=verdict_dict(verdict),
+        author=author,
+        approved_by=approver,
+    )
+    params: dict[str, Any] = {
+        "outbox_id": outbox.pk,
+        "channel": channel,
+        "visibility": visibility,
+        "author": author.display_name,
+    }
+    if held:
+        params["reasons"] = _reasons(verdict)
+    event_type = CaseEvent.Type.REPLY_HELD if held else CaseEvent.Type.REPLY_QUEUED
+    events = [CaseEvent(type=event_type, params=params)]
+    if approver is not None:
+        events.append(
+            CaseEvent(
+                type=CaseEvent.Type.TONE_OVERRIDE,
+                params=_override_params(outbox.pk, author, approver, outbox.tone_verdict),
+            )
+        )
+    for event in events:
+        event.workspace_id = case.workspace_id
+        event.case = case
+        event.actor = approver or author
+        event.at = now
+    CaseEvent.objects.bulk_create(events)
+    return outbox
+
+
+def answer_channel(*, case: Case, visibility: str) -> tuple[str, str]:
+    """Where a reply goes, and the external id of the inbound message it answers.
+
+    Public: the channel of the latest public inbound message. Private: the latest private
+    inbound channel, else the channel the case started on.
+    """
+    inbound = Message.objects.filter(case=case, direction=Direction.INBOUND).order_by(
+        "-sent_at", "-id"
+    )
+    latest = inbound.filter(visibility=visibility).values_list("channel", flat=True).first()
+    channel = latest or case.origin_channel
+    answered = inbound.filter(channel=channel).exclude(external_id=None)
+    in_reply_to = answered.values_list("external_id", flat=True).first() or ""
+    return channel, in_reply_to
+
+
+def verdict_dict(verdict: ToneVerdict) -> dict[str, Any]:
+    return {
+        "allowed": verdict.allowed,
+        "issues": _reasons(verdict),
+        "suggestion": verdict.suggestion,
+    }
+
+
+def _reasons(verdict: ToneVerdict) -> list[dict[str, str]]:
+    return [asdict(issue) for issue in verdict.issues]
+
+
+def _override_params(
+    outbox_id: int, author: Agent | None, approver: Agent, verdict: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "outbox_id": outbox_id,
+        "author": author.display_name if author else "",
+        "approved_by": approver.display_name,
+        "reasons": list(verdict.get("issues", [])),
+    }

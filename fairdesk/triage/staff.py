@@ -1,0 +1,101 @@
+"""Find which staff members a compliment names (fuzzy, but strict).
+
+Matching is only attempted on praise. A full name or alias may carry one typo
+(``"Marla Lopez"`` for ``"Maria Lopez"``); a first name alone must be unambiguous in the
+directory, must match exactly unless it is long (>= 6 letters, one edit allowed), and a
+first name that is also an everyday word ("Will", "Grace") must be written capitalised.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from fairdesk.triage.normalise import fold
+from fairdesk.triage.types import StaffMember
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:[-'.][^\W\d_]+)*\.?")
+_NAMES_THAT_ARE_WORDS = (
+    "will grace joy hope faith mark bill rose may june april summer sky art bob pat sue "
+    "dawn rob amber ruby jack chase frank guy max page rich ray sunny victor iris ivy"
+)
+_COMMON_WORD_NAMES = frozenset(_NAMES_THAT_ARE_WORDS.split())
+_MIN_FUZZY_FIRST_NAME = 6
+
+
+def _name_tokens(name: str) -> tuple[str, ...]:
+    return tuple(m.group(0).rstrip(".") for m in _WORD_RE.finditer(fold(name)))
+
+
+class StaffMatcher:
+    """Index of a staff directory for praise attribution."""
+
+    def __init__(self, staff: Sequence[StaffMember]) -> None:
+        self._full: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        first: dict[str, set[str]] = defaultdict(set)
+        for member in staff:
+            for form in (member.name, *member.aliases):
+                tokens = _name_tokens(form)
+                if len(tokens) > 1:
+                    self._full[tokens].add(member.key)
+                elif tokens:
+                    first[tokens[0]].add(member.key)
+            tokens = _name_tokens(member.name)
+            if tokens:
+                first[tokens[0]].add(member.key)
+        self._first = {name: next(iter(keys)) for name, keys in first.items() if len(keys) == 1}
+        self._long_first = [n for n in self._first if len(n) >= _MIN_FUZZY_FIRST_NAME]
+        self._by_last: dict[tuple[int, str], list[tuple[str, ...]]] = defaultdict(list)
+        for tokens in self._full:
+            self._by_last[(len(tokens), tokens[-1])].append(tokens)
+        self._max_len = max((len(t) for t in self._full), default=1)
+
+    def match(self, clean_text: str) -> tuple[str, ...]:
+        """Keys of staff members named in ``clean_text`` (casing preserved), sorted."""
+        if not self._full and not self._first:
+            return ()
+        words = [m.group(0).rstrip(".") for m in _WORD_RE.finditer(clean_text[:2_000])]
+        folded = [fold(w) for w in words]
+        found: set[str] = set()
+        used: set[int] = set()
+        for size in range(self._max_len, 1, -1):
+            for i in range(len(folded) - size + 1):
+                keys = self._match_full(tuple(folded[i : i + size]))
+                if keys:
+                    found.update(keys)
+                    used.update(range(i, i + size))
+        for i, word in enumerate(words):
+            key = None if i in used else self._match_first(word, folded[i])
+            if key is not None:
+                found.add(key)
+        return tuple(sorted(found))
+
+    def _match_full(self, window: tuple[str, ...]) -> set[str]:
+        keys = self._full.get(window)
+        if keys:
+            return keys
+        joined = " ".join(window)
+        for tokens in self._by_last.get((len(window), window[-1]), ()):
+            if Levenshtein.distance(" ".join(tokens), joined, score_cutoff=1) <= 1:
+                return self._full[tokens]
+        return set()
+
+    def _match_first(self, word: str, folded: str) -> str | None:
+        key = self._first.get(folded)
+        if key is None and len(folded) >= _MIN_FUZZY_FIRST_NAME:
+            key = self._fuzzy_first(folded)
+        if key is None:
+            return None
+        if folded in _COMMON_WORD_NAMES and not word[:1].isupper():
+            return None
+        return key
+
+    def _fuzzy_first(self, folded: str) -> str | None:
+        hits = process.extract(
+            folded, self._long_first, scorer=Levenshtein.distance, score_cutoff=1, limit=2
+        )
+        return self._first[hits[0][0]] if len(hits) == 1 else None

@@ -1,0 +1,74 @@
+"""Value types returned by the triage tier (pure Python, JSON-friendly)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SIGNALS: frozenset[str] = frozenset(
+    {"security_report", "safety", "outage", "money_lost", "legal_threat", "service_down"}
+)
+TOPICS: tuple[str, ...] = (
+    "security",
+    "repair",
+    "billing",
+    "integration",
+    "delivery",
+    "account",
+    "other",
+)
+INTENTS: tuple[str, ...] = ("question", "complaint", "praise", "feedback", "request")
+SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
+STANCES: tuple[str, ...] = ("promotes", "detracts", "neutral")
+TONE_KINDS: tuple[str, ...] = ("insult", "condescension", "sarcasm", "threat", "blame")
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """An employee in the staff directory; ``key`` is the database id as a string."""
+
+    key: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TriageResult:
+    """What the fast tier learned about one inbound text."""
+
+    language: str
+    sentiment: str
+    sentiment_score: float
+    signals: tuple[str, ...]
+    topic: str
+    intent: str
+    praise: bool
+    praised_staff: tuple[str, ...]
+    stance: str
+    spam: bool
+    spam_reason: str
+    offensive: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["signals"] = list(self.signals)
+        data["praised_staff"] = list(self.praised_staff)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ToneIssue:
+    """One problem the tone guard found in an outbound reply."""
+
+    kind: str
+    excerpt: str
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToneVerdict:
+    """Whether an outbound reply may be sent, and why not."""
+
+    allowed: bool
+    issues: tuple[ToneIssue, ...]
+    suggestion: str
