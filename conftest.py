@@ -17,6 +17,12 @@ PASSWORD = "correct-horse-battery"  # noqa: S105 - test persona password
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Real hashing is deliberately slow; tests only need it to work."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def workspace(db: None) -> Workspace:
     return create_workspace(name="Acme", slug="acme", brand_handle="@AcmeSupport")

@@ -10,6 +10,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import execute_from_command_line
 
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
     args = list(sys.argv[1:] if argv is None else argv)
     execute_from_command_line(["fairdesk", *args])

@@ -126,6 +126,7 @@ if _database_url:
         raise ImproperlyConfigured("DATABASE_URL must name a postgres:// or sqlite:// database")
     if ENGINE == "django.db.backends.sqlite3":
         DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+
 else:
     DATABASES = {
         "default": {

@@ -5,5 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("fairdesk.cases.urls")),
     path("insights/", include("fairdesk.insights.urls")),
+    path("failed-events/", include("fairdesk.inbound.urls")),
     path("", include("fairdesk.api_urls")),
 ]

@@ -43,6 +43,10 @@ def case_opened(case: Case, item: "Parsed", *, at: datetime) -> list[CaseEvent]:
     return events
 
 
+def rerouted(case: Case, team: str, *, at: datetime) -> CaseEvent:
+    return _event(case, CaseEvent.Type.ROUTED, at, team=team, topic=case.topic)
+
+
 def severity_changed(
     case: Case, previous: str, signals: Sequence[str], *, at: datetime
 ) -> CaseEvent:

@@ -162,7 +162,8 @@ def persist(
                     "lease_until": None,
                 },
             )
-        done = [p.event_id for p in parsed if p.event_id not in set(result.deferred)]
+        deferred = set(result.deferred)
+        done = [p.event_id for p in parsed if p.event_id not in deferred]
         claims.release_done(
             InboundEvent,
             token=token,

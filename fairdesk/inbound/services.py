@@ -65,3 +65,10 @@ def _existing_keys(workspace: Workspace, keys: Iterable[tuple[str, str]]) -> set
             ).values_list("external_id", flat=True)
             found.update((channel, external_id) for external_id in rows)
     return found
+
+
+def retry_dead(*, workspace: Workspace, ids: Sequence[int]) -> int:
+    """Send dead events of this workspace back to the pipeline for a fresh set of attempts."""
+    return InboundEvent.objects.filter(
+        workspace=workspace, id__in=list(ids), status=InboundEvent.Status.DEAD
+    ).update(status=InboundEvent.Status.PENDING, attempts=0, available_at=timezone.now())

@@ -35,6 +35,7 @@ from fairdesk.inbound.events import (
     acknowledge_security_report,
     case_opened,
     praise_forwarded,
+    rerouted,
     security_ack_text,
     severity_changed,
 )
@@ -161,6 +162,10 @@ class BatchThreader:
             if contact is None:
                 case = self._referenced_case(item, referenced)
                 contact = case.contact if case is not None else None
+                if contact is not None and email and not contact.email:
+                    # The customer proved the link by quoting their case reference.
+                    contact.email = email
+                    update_rows(Contact, [contact], ["email"])
             if contact is None:
                 contact = Contact(
                     workspace=self.workspace,
@@ -371,8 +376,9 @@ class BatchThreader:
                 if signals:
                     case.reason = signals[0]
                 new_team = team_for(self.teams, topic=case.topic, signals=signals)
-                if "security_report" in signals and new_team and new_team != case.team:
+                if "security_report" in signals and new_team and new_team.pk != case.team_id:
                     case.team = new_team
+                    result.events.append(rerouted(case, new_team.name, at=msg.created_at))
             if case.topic in ("", "other") and triage and triage.topic != "other":
                 case.topic = triage.topic
             refresh_deadlines(case, self.targets)

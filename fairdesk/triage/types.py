@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 SIGNALS: frozenset[str] = frozenset(
@@ -50,10 +50,21 @@ class TriageResult:
     offensive: bool
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["signals"] = list(self.signals)
-        data["praised_staff"] = list(self.praised_staff)
-        return data
+        # Written out by hand: dataclasses.asdict deep-copies and is the slow part here.
+        return {
+            "language": self.language,
+            "sentiment": self.sentiment,
+            "sentiment_score": self.sentiment_score,
+            "signals": list(self.signals),
+            "topic": self.topic,
+            "intent": self.intent,
+            "praise": self.praise,
+            "praised_staff": list(self.praised_staff),
+            "stance": self.stance,
+            "spam": self.spam,
+            "spam_reason": self.spam_reason,
+            "offensive": self.offensive,
+        }
 
 
 @dataclass(frozen=True, slots=True)

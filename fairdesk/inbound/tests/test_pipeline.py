@@ -50,6 +50,7 @@ def test_one_customer_three_channels_is_one_case(workspace: Workspace, ingest: I
         "email",
     ]
     assert InboundEvent.objects.filter(status="done").count() == 3
+    assert Contact.objects.get().email == "dana@example.com"
 
 
 def test_reply_chain_threads_and_brand_reply_answers(workspace: Workspace, ingest: Ingest) -> None:

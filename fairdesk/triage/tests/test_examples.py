@@ -230,3 +230,17 @@ def test_classify_keeps_order_and_length() -> None:
     results = FastTriage(STAFF).classify(texts)
     assert [r.signals for r in results] == [("service_down",), (), ()]
     assert [r.praised_staff for r in results] == [(), ("8",), ()]
+
+
+def test_to_dict_carries_every_field() -> None:
+    from dataclasses import asdict, fields
+
+    from fairdesk.triage import FastTriage, TriageResult
+
+    result = FastTriage().classify(["Charged twice!! Thanks @acme, you're the worst"])[0]
+    assert set(result.to_dict()) == {f.name for f in fields(TriageResult)}
+    assert result.to_dict() == {
+        **asdict(result),
+        "signals": list(result.signals),
+        "praised_staff": list(result.praised_staff),
+    }

@@ -1,0 +1,110 @@
+"""One process runs everything: the web app (waitress), the pipeline worker, the sender
+and, for the demo, the replay. Ctrl-C or SIGTERM stops the server and every thread.
+"""
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from django.db import connections
+
+from fairdesk.inbound.pipeline import StopFlag, run_forever
+from fairdesk.replies.sender import send_pending
+
+log = logging.getLogger(__name__)
+RESTART_AFTER_ERROR_S = 2.0
+JOIN_TIMEOUT_S = 5.0
+
+
+def resilient(name: str, loop: Callable[[], None], stop: StopFlag) -> Callable[[], None]:
+    """Run ``loop`` until stopped, restarting it after an error; close this thread's DB."""
+
+    def body() -> None:
+        try:
+            while not stop.requested:
+                try:
+                    loop()
+                except Exception:
+                    log.exception("the %s loop failed; restarting", name)
+                    stop.wait(RESTART_AFTER_ERROR_S)
+        finally:
+            connections.close_all()
+
+    return body
+
+
+def sender_loop(stop: StopFlag, *, idle_sleep: float = 1.0) -> None:
+    while not stop.requested:
+        if not send_pending(should_stop=lambda: stop.requested):
+            stop.wait(idle_sleep)
+
+
+def pipeline_loop(stop: StopFlag) -> None:
+    run_forever(stop=stop)
+
+
+def start_threads(loops: dict[str, Callable[[], None]], stop: StopFlag) -> list[threading.Thread]:
+    threads = [
+        threading.Thread(target=resilient(name, loop, stop), name=f"fairdesk-{name}", daemon=True)
+        for name, loop in loops.items()
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def worker_loops(stop: StopFlag) -> dict[str, Callable[[], None]]:
+    return {"pipeline": lambda: pipeline_loop(stop), "sender": lambda: sender_loop(stop)}
+
+
+def stop_threads(threads: list[threading.Thread], stop: StopFlag) -> None:
+    stop.set()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT_S)
+        if thread.is_alive():
+            log.warning("%s did not stop within %.0f s", thread.name, JOIN_TIMEOUT_S)
+
+
+def interrupt_on_sigterm(stop: StopFlag) -> None:
+    """SIGTERM acts like Ctrl-C: waitress catches KeyboardInterrupt and shuts down."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop.requested:
+            stop.set()
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def serve(*, host: str, port: int, threads: int = 8) -> None:
+    """Serve the web app until Ctrl-C or SIGTERM."""
+    import waitress
+    from django.conf import settings
+
+    # WhiteNoise serves static files through the finders; an absent STATIC_ROOT only warns.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    from fairdesk.wsgi import application
+
+    waitress.serve(application, host=host, port=port, threads=threads)
+
+
+def run_with_threads(
+    *,
+    host: str,
+    port: int,
+    loops: dict[str, Callable[[], None]],
+    stop: StopFlag,
+    threads: int = 8,
+) -> None:
+    """The web app in this thread and ``loops`` beside it; all end together."""
+    interrupt_on_sigterm(stop)
+    background = start_threads(loops, stop)
+    try:
+        serve(host=host, port=port, threads=threads)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_threads(background, stop)
