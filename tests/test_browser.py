@@ -16,7 +16,8 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Set FAIRDESK_UPDATE_SCREENSHOTS=1 to refresh the README's screenshots from this test.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -56,7 +57,9 @@ def test_agent_replies_from_the_case_page(
     browser: Browser,
     workspace: Workspace,
     agent: Agent,
+    tmp_path: Path,
 ) -> None:
+    shots = DOCS_SCREENSHOTS if os.environ.get("FAIRDESK_UPDATE_SCREENSHOTS") else tmp_path
     now = timezone.now()
     case = make_case(
         workspace,
@@ -101,8 +104,8 @@ def test_agent_replies_from_the_case_page(
     rows = page.locator("table.queue tbody tr")
     expect(rows).to_have_count(3)
     expect(rows.first).to_contain_text("Invoices visible to other customers")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=True)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "queue.png"), full_page=True)
 
     page.get_by_role("link", name=case.reference).click()
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
@@ -115,7 +118,7 @@ def test_agent_replies_from_the_case_page(
     expect(outbound).to_contain_text("A technician can come today. ^JC")
     expect(page.locator(".timeline")).to_contain_text("Reply queued")
     expect(reply_box).to_have_value("")
-    page.screenshot(path=str(SCREENSHOTS / "case.png"), full_page=True)
+    page.screenshot(path=str(shots / "case.png"), full_page=True)
 
     reply_box.fill("you are frauds, this is over your pay scale")
     page.get_by_role("button", name="Send reply").click()

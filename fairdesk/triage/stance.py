@@ -30,6 +30,7 @@ _PROMOTE_RE = phrases(
 )
 _RAVE_RE = phrases([r"can'?t recommend (?:\w+ )?(?:highly )?enough"])
 _STRONGLY_NEGATIVE = -0.6
+_STRONGLY_POSITIVE = 0.7
 
 
 LEXICON_ENTRIES = {
@@ -49,4 +50,7 @@ def stance_of(found: Set[str], *, sentiment_score: float, intent: str) -> str:
         return "promotes"
     if intent == "complaint" and sentiment_score <= _STRONGLY_NEGATIVE:
         return "detracts"
+    # Warm public praise is promotion in the social sense, as a bitter complaint detracts.
+    if intent in ("praise", "feedback") and sentiment_score >= _STRONGLY_POSITIVE:
+        return "promotes"
     return "neutral"

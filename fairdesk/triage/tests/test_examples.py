@@ -244,3 +244,12 @@ def test_to_dict_carries_every_field() -> None:
         "signals": list(result.signals),
         "praised_staff": list(result.praised_staff),
     }
+
+
+def test_warm_public_praise_promotes_but_a_plain_thanks_does_not() -> None:
+    from fairdesk.triage import FastTriage
+
+    warm, plain = FastTriage().classify(
+        ["Huge thanks to Maria on flight AC 342, she was so kind to my kids", "ok thanks, sorted"]
+    )
+    assert (warm.stance, plain.stance) == ("promotes", "neutral")
