@@ -79,3 +79,22 @@ def test_import_command_json_summary(
     out, err = capsys.readouterr()
     assert json.loads(out) == {"read": 2, "imported": 1, "duplicates": 0, "rejected": 1}
     assert "line 2: not valid JSON" in err
+
+
+def test_oversized_and_hostile_lines_are_rejected_with_a_reason(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    huge_text = json.dumps(record("big", "x" * 25_000))
+    huge_line = json.dumps({**record("line", "hi"), "padding": "y" * 1_100_000})
+    bad_followers = json.dumps(
+        {**record("f", "hi"), "author": {"external_id": "a", "followers": -5}}
+    )
+    nul = json.dumps(record("nul", "before\x00after"))
+    path = write_jsonl(tmp_path / "in.jsonl", [huge_text, huge_line, bad_followers, nul])
+    report = import_file(workspace=workspace, path=path, fmt="jsonl")
+    assert report.summary() == {"read": 4, "imported": 1, "duplicates": 0, "rejected": 3}
+    reasons = dict(report.errors)
+    assert "at most 20000 characters" in reasons[1]
+    assert "longer than" in reasons[2]
+    assert "followers" in reasons[3]
+    assert InboundEvent.objects.get().payload["text"] == "beforeafter"
