@@ -169,8 +169,17 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Behind HTTPS (directly or through a reverse proxy that sets X-Forwarded-Proto):
+# redirect plain HTTP, send HSTS and mark cookies Secure. `check --deploy` is clean then.
+HTTPS = env_bool("FAIRDESK_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("FAIRDESK_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+# Both can break sibling sites of the domain, so they are the operator's explicit choice.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FAIRDESK_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("FAIRDESK_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("FAIRDESK_SECURE_COOKIES", not DEBUG and bool(_database_url))
+SESSION_COOKIE_SECURE = env_bool("FAIRDESK_SECURE_COOKIES", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
