@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -43,6 +44,19 @@ class Parsed:
 
 
 @dataclass(slots=True)
+class ClaimedEvent:
+    """What the pipeline needs of a claimed event, as returned by the claim itself."""
+
+    id: int
+    workspace_id: int
+    payload: str | dict[str, Any]
+    attempts: int
+
+
+CLAIMED_COLUMNS = ("workspace_id", "payload", "attempts")
+
+
+@dataclass(slots=True)
 class BatchOutcome:
     done: int = 0
     retried: int = 0
@@ -57,12 +71,15 @@ def lease() -> timedelta:
 
 def run_once(*, limit: int | None = None) -> BatchOutcome:
     """Claim one batch and process it. Returns what happened to its events."""
-    token, ids = claims.claim(
-        InboundEvent, limit=limit or settings.FAIRDESK_WORKER_BATCH, lease=lease()
+    token, rows = claims.claim_rows(
+        InboundEvent,
+        limit=limit or settings.FAIRDESK_WORKER_BATCH,
+        lease=lease(),
+        columns=CLAIMED_COLUMNS,
     )
-    if not ids:
+    if not rows:
         return BatchOutcome()
-    return process_claimed(token=token, ids=ids)
+    return process_events(token=token, events=[ClaimedEvent(*row) for row in rows])
 
 
 def drain(*, limit: int | None = None) -> int:
@@ -77,9 +94,17 @@ def drain(*, limit: int | None = None) -> int:
 
 
 def process_claimed(*, token: str, ids: list[int]) -> BatchOutcome:
+    rows = (
+        InboundEvent.objects.filter(id__in=ids, claim_token=token)
+        .order_by("id")
+        .values_list("id", *CLAIMED_COLUMNS)
+    )
+    return process_events(token=token, events=[ClaimedEvent(*row) for row in rows])
+
+
+def process_events(*, token: str, events: Sequence[ClaimedEvent]) -> BatchOutcome:
     outcome = BatchOutcome()
-    events = list(InboundEvent.objects.filter(id__in=ids, claim_token=token).order_by("id"))
-    by_workspace: dict[int, list[InboundEvent]] = defaultdict(list)
+    by_workspace: dict[int, list[ClaimedEvent]] = defaultdict(list)
     for event in events:
         by_workspace[event.workspace_id].append(event)
     for workspace_id, group in by_workspace.items():
@@ -92,12 +117,16 @@ def process_claimed(*, token: str, ids: list[int]) -> BatchOutcome:
 
 
 def parse_and_triage(
-    workspace: Workspace, events: Sequence[InboundEvent], outcome: BatchOutcome
+    workspace: Workspace, events: Sequence[ClaimedEvent], outcome: BatchOutcome
 ) -> list[Parsed]:
     parsed: list[Parsed] = []
     for event in events:
         try:
-            message = InterchangeMessage.model_validate(event.payload)
+            if isinstance(event.payload, str | bytes):
+                # PostgreSQL and SQLite hand JSON back as text: validate it in one step.
+                message = InterchangeMessage.model_validate_json(event.payload)
+            else:
+                message = InterchangeMessage.model_validate(event.payload)
         except ValidationError as error:
             outcome.failures[event.id] = f"invalid payload: {error.errors()[0]['msg']}"
             continue
@@ -120,7 +149,7 @@ def parse_and_triage(
 def persist_or_split(
     workspace: Workspace,
     parsed: list[Parsed],
-    events: dict[int, InboundEvent],
+    events: dict[int, ClaimedEvent],
     token: str,
     outcome: BatchOutcome,
 ) -> None:
@@ -141,7 +170,7 @@ def persist_or_split(
 def persist(
     workspace: Workspace,
     parsed: list[Parsed],
-    events: dict[int, InboundEvent],
+    events: dict[int, ClaimedEvent],
     token: str,
     outcome: BatchOutcome,
 ) -> None:

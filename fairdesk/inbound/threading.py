@@ -5,6 +5,7 @@ in id order (``lock_contacts``) before their open cases are read, so two workers
 never open two cases for the same customer at once.
 """
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,13 @@ from fairdesk.cases.models import (
     Message,
 )
 from fairdesk.contacts.models import Contact, ContactIdentity
-from fairdesk.inbound.bulk_writes import insert_rows, update_rows
+from fairdesk.inbound.bulk_writes import (
+    adapt_datetime,
+    create_rows,
+    insert_rows,
+    insert_values,
+    update_rows,
+)
 from fairdesk.inbound.events import (
     acknowledge_security_report,
     case_opened,
@@ -39,15 +46,73 @@ from fairdesk.inbound.events import (
     security_ack_text,
     severity_changed,
 )
-from fairdesk.inbound.models import InboundEvent
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.routing.queries import targets_table
 from fairdesk.routing.teams import team_for
 from fairdesk.workspaces.models import Employee, Team, Workspace
 
 if TYPE_CHECKING:
-    from fairdesk.inbound.pipeline import Parsed
+    from fairdesk.inbound.pipeline import ClaimedEvent, Parsed
 
+MESSAGE_COLUMNS = (
+    "workspace_id",
+    "case_id",
+    "channel",
+    "direction",
+    "visibility",
+    "identity_id",
+    "agent_id",
+    "external_id",
+    "in_reply_to",
+    "brand_handle",
+    "text",
+    "sent_at",
+    "delivery_status",
+    "sentiment",
+    "stance",
+    "is_spam",
+    "duplicate_of",
+    "triage",
+    "created_at",
+)
+CASE_EVENT_COLUMNS = ("workspace_id", "case_id", "type", "params", "actor_id", "at")
+# What threading reads of an identity and its contact (the rest is never loaded).
+IDENTITY_FIELDS = (
+    "id",
+    "workspace_id",
+    "contact_id",
+    "channel",
+    "external_id",
+    "handle",
+    "display_name",
+    "follower_count",
+    "contact__id",
+    "contact__workspace_id",
+    "contact__email",
+    "contact__phone",
+    "contact__entitlement",
+    "contact__display_name",
+)
+# What threading reads of an existing case: its lifecycle and routing fields. The
+# deadlines are not read: refresh_deadlines sets all of them before a case is written.
+CASE_FIELDS = (
+    "id",
+    "workspace_id",
+    "contact_id",
+    "team_id",
+    "status",
+    "severity",
+    "entitlement",
+    "reason",
+    "topic",
+    "first_inbound_at",
+    "last_inbound_at",
+    "awaiting_since",
+    "first_response_at",
+    "last_response_at",
+    "resolved_at",
+    "updated_at",
+)
 CASE_REFERENCE = re.compile(r"\bFD-(\d{1,12})\b")
 MAX_DEFERRALS = 3
 
@@ -56,7 +121,9 @@ MAX_DEFERRALS = 3
 class ThreadResult:
     new_cases: list[Case] = field(default_factory=list)
     touched: dict[int, Case] = field(default_factory=dict)
-    messages: list[Message] = field(default_factory=list)
+    # (item, case, identity id or None for a brand reply): rows are built at save time,
+    # once the new cases have their ids.
+    messages: list[tuple["Parsed", Case | None, int | None]] = field(default_factory=list)
     events: list[CaseEvent] = field(default_factory=list)
     acks: list[tuple[Message, OutboxMessage]] = field(default_factory=list)
     mails: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
@@ -121,15 +188,25 @@ class BatchThreader:
     def _existing_identities(
         self, keys: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], ContactIdentity]:
-        by_channel: dict[str, list[str]] = {}
-        for channel, external_id in keys:
-            by_channel.setdefault(channel, []).append(external_id)
-        found: dict[tuple[str, str], ContactIdentity] = {}
-        for channel, ids in by_channel.items():
-            rows = ContactIdentity.objects.select_related("contact").filter(
-                workspace=self.workspace, channel=channel, external_id__in=ids
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        # One query for every channel: an id that exists on another channel too comes
+        # back as well and is dropped here.
+        rows = (
+            ContactIdentity.objects.select_related("contact")
+            .only(*IDENTITY_FIELDS)
+            .filter(
+                workspace=self.workspace,
+                channel__in={channel for channel, _ in wanted},
+                external_id__in={external_id for _, external_id in wanted},
             )
-            found.update({(row.channel, row.external_id): row for row in rows})
+        )
+        found: dict[tuple[str, str], ContactIdentity] = {}
+        for row in rows:
+            key = (row.channel, row.external_id)
+            if key in wanted:
+                found[key] = row
         return found
 
     def _create_identities(
@@ -177,7 +254,7 @@ class BatchThreader:
                 if email:
                     by_email[email] = contact
             identities.append((key, item, contact))
-        Contact.objects.bulk_create(new_contacts.values())
+        create_rows(Contact, list(new_contacts.values()))
         rows = [
             ContactIdentity(
                 workspace=self.workspace,
@@ -190,7 +267,7 @@ class BatchThreader:
             )
             for key, item, contact in identities
         ]
-        ContactIdentity.objects.bulk_create(rows, ignore_conflicts=True)
+        insert_rows(ContactIdentity, rows)
         return list(new_contacts.values())
 
     def _refresh_identities(
@@ -229,7 +306,7 @@ class BatchThreader:
                 return case
         return None
 
-    def thread(self, parsed: list["Parsed"], events: dict[int, InboundEvent]) -> ThreadResult:
+    def thread(self, parsed: list["Parsed"], events: dict[int, "ClaimedEvent"]) -> ThreadResult:
         result = ThreadResult()
         reference_ids = {
             int(m.group(1))
@@ -252,7 +329,7 @@ class BatchThreader:
         parents = self._reply_targets(parsed)
         cases = {
             c.id: c
-            for c in Case.objects.filter(
+            for c in Case.objects.only(*CASE_FIELDS).filter(
                 workspace=self.workspace,
                 id__in={case_id for case_id in parents.values() if case_id},
             )
@@ -298,22 +375,32 @@ class BatchThreader:
         return result
 
     def _reply_targets(self, parsed: Sequence["Parsed"]) -> dict[tuple[str, str], int | None]:
-        by_channel: dict[str, set[str]] = {}
-        for item in parsed:
-            if item.message.in_reply_to:
-                by_channel.setdefault(item.message.channel, set()).add(item.message.in_reply_to)
+        wanted = {
+            (item.message.channel, item.message.in_reply_to)
+            for item in parsed
+            if item.message.in_reply_to
+        }
+        if not wanted:
+            return {}
+        # One query for every channel; ids found on another channel are dropped here.
+        rows = Message.objects.filter(
+            workspace=self.workspace,
+            channel__in={channel for channel, _ in wanted},
+            external_id__in={external_id for _, external_id in wanted},
+        ).values_list("channel", "external_id", "case_id")
         found: dict[tuple[str, str], int | None] = {}
-        for channel, ids in by_channel.items():
-            rows = Message.objects.filter(
-                workspace=self.workspace, channel=channel, external_id__in=ids
-            ).values_list("external_id", "case_id")
-            found.update({(channel, ext or ""): case_id for ext, case_id in rows})
+        for channel, ext, case_id in rows:
+            key = (channel, ext or "")
+            if key in wanted:
+                found[key] = case_id
         return found
 
     def _open_cases(self, contact_ids: set[int]) -> dict[int, Case]:
-        rows = Case.objects.filter(
-            workspace=self.workspace, contact_id__in=contact_ids, status__in=OPEN_STATUSES
-        ).order_by("id")
+        rows = (
+            Case.objects.only(*CASE_FIELDS)
+            .filter(workspace=self.workspace, contact_id__in=contact_ids, status__in=OPEN_STATUSES)
+            .order_by("id")
+        )
         return {case.contact_id: case for case in rows}
 
     def _choose_case(
@@ -401,43 +488,12 @@ class BatchThreader:
             refresh_deadlines(case, self.targets)
             if case.pk is not None:
                 result.touched[case.pk] = case
-        result.messages.append(
-            Message(
-                workspace=self.workspace,
-                case=case,
-                channel=msg.channel,
-                direction=Direction.OUTBOUND,
-                visibility=msg.visibility,
-                external_id=msg.external_id,
-                in_reply_to=msg.in_reply_to or "",
-                brand_handle=msg.brand_handle or "",
-                text=msg.text,
-                sent_at=msg.created_at,
-                delivery_status=DeliveryStatus.SENT,
-            )
-        )
+        result.messages.append((item, case, None))
 
-    def _message(self, item: "Parsed", case: Case | None, identity: ContactIdentity) -> Message:
-        msg = item.message
-        triage = item.triage
-        return Message(
-            workspace=self.workspace,
-            case=case,
-            channel=msg.channel,
-            direction=Direction.INBOUND,
-            visibility=msg.visibility,
-            identity=identity,
-            external_id=msg.external_id,
-            in_reply_to=msg.in_reply_to or "",
-            brand_handle=msg.brand_handle or "",
-            text=msg.text,
-            sent_at=msg.created_at,
-            sentiment=triage.sentiment if triage else "",
-            stance=triage.stance if triage else "",
-            is_spam=item.spam,
-            duplicate_of=item.duplicate_of,
-            triage=triage.to_dict() if triage else {},
-        )
+    def _message(
+        self, item: "Parsed", case: Case | None, identity: ContactIdentity
+    ) -> tuple["Parsed", Case | None, int | None]:
+        return item, case, identity.pk
 
     def _forward_praise(self, result: ThreadResult, case: Case, item: "Parsed") -> None:
         assert item.triage is not None
@@ -455,19 +511,69 @@ class BatchThreader:
     def save(self, result: ThreadResult) -> None:
         for case in result.new_cases:
             case.updated_at = self.now
-        Case.objects.bulk_create(result.new_cases, batch_size=500)
+        create_rows(Case, result.new_cases)
         if result.touched:
             update_rows(
                 Case, result.touched.values(), [*DEADLINE_FIELDS, "team", "topic", "reason"]
             )
-        insert_rows(Message, result.messages)
-        insert_rows(CaseEvent, result.events)
+        insert_values(Message._meta.db_table, MESSAGE_COLUMNS, self._message_rows(result))
+        insert_values(
+            CaseEvent._meta.db_table,
+            CASE_EVENT_COLUMNS,
+            [
+                (
+                    event.workspace_id,
+                    event.case.pk,
+                    str(event.type),
+                    json.dumps(event.params),
+                    None,
+                    adapt_datetime(event.at),
+                )
+                for event in result.events
+            ],
+        )
         if result.acks:
             for message, _ in result.acks:
                 assert message.case is not None
                 message.text = security_ack_text(message.case)
-            Message.objects.bulk_create([message for message, _ in result.acks])
-            OutboxMessage.objects.bulk_create([outbox for _, outbox in result.acks])
+            create_rows(Message, [message for message, _ in result.acks])
+            create_rows(OutboxMessage, [outbox for _, outbox in result.acks])
         if result.mails:
             mails = tuple(result.mails)
             transaction.on_commit(lambda: send_mass_mail(mails, fail_silently=True))
+
+    def _message_rows(self, result: ThreadResult) -> list[tuple[object, ...]]:
+        """Message rows straight from the parsed records (no model instances)."""
+        created_at = adapt_datetime(self.now)
+        workspace_id = self.workspace.pk
+        inbound, outbound = Direction.INBOUND.value, Direction.OUTBOUND.value
+        received, sent = DeliveryStatus.RECEIVED.value, DeliveryStatus.SENT.value
+        rows: list[tuple[object, ...]] = []
+        for item, case, identity_id in result.messages:
+            msg = item.message
+            triage = item.triage
+            is_inbound = identity_id is not None
+            rows.append(
+                (
+                    workspace_id,
+                    case.pk if case is not None else None,
+                    msg.channel,
+                    inbound if is_inbound else outbound,
+                    msg.visibility,
+                    identity_id,
+                    None,
+                    msg.external_id,
+                    msg.in_reply_to or "",
+                    msg.brand_handle or "",
+                    msg.text,
+                    adapt_datetime(msg.created_at),
+                    received if is_inbound else sent,
+                    triage.sentiment if triage and is_inbound else "",
+                    triage.stance if triage and is_inbound else "",
+                    item.spam if is_inbound else False,
+                    item.duplicate_of if is_inbound else "",
+                    json.dumps(triage.to_dict() if triage and is_inbound else {}),
+                    created_at,
+                )
+            )
+        return rows
