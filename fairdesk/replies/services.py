@@ -41,13 +41,10 @@ def submit_reply(
 
     The same ``idempotency_key`` again returns the existing outbox row and writes nothing.
     """
-    body, key = _validate(
-        case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key
-    )
-    existing = _existing(case=case, key=key)
-    if existing is not None:
-        return existing
-    verdict = check_tone(body)
+    draft = _draft(case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key)
+    if isinstance(draft, OutboxMessage):
+        return draft
+    body, key, verdict = draft
     if not verdict.allowed:
         _log_blocked(case=case, agent=agent, verdict=verdict)
         raise ToneBlocked(verdict)
@@ -66,13 +63,10 @@ def request_override(
     *, case: Case, agent: Agent, text: str, visibility: str, idempotency_key: str
 ) -> OutboxMessage:
     """Hold a blocked reply until a supervisor approves it (``approve_held_reply``)."""
-    body, key = _validate(
-        case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key
-    )
-    existing = _existing(case=case, key=key)
-    if existing is not None:
-        return existing
-    verdict = check_tone(body)
+    draft = _draft(case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key)
+    if isinstance(draft, OutboxMessage):
+        return draft
+    body, key, verdict = draft
     status = OutboxMessage.Status.PENDING if verdict.allowed else OutboxMessage.Status.HELD
     return _queue(
         case=case,
@@ -91,13 +85,12 @@ def send_with_override(
     """A supervisor's own blocked reply, sent anyway: logged with them as author and approver."""
     if not supervisor.can_override_tone:
         raise PermissionDenied("Only a supervisor can override the tone guard.")
-    body, key = _validate(
+    draft = _draft(
         case=case, agent=supervisor, text=text, visibility=visibility, key=idempotency_key
     )
-    existing = _existing(case=case, key=key)
-    if existing is not None:
-        return existing
-    verdict = check_tone(body)
+    if isinstance(draft, OutboxMessage):
+        return draft
+    body, key, verdict = draft
     return _queue(
         case=case,
         author=supervisor,
@@ -108,6 +101,17 @@ def send_with_override(
         status=OutboxMessage.Status.PENDING,
         approver=None if verdict.allowed else supervisor,
     )
+
+
+def _draft(
+    *, case: Case, agent: Agent, text: str, visibility: str, key: str
+) -> OutboxMessage | tuple[str, str, ToneVerdict]:
+    """Validate a reply; the existing outbox row for a repeated key, else (body, key, verdict)."""
+    body, key = _validate(case=case, agent=agent, text=text, visibility=visibility, key=key)
+    existing = _existing(case=case, key=key)
+    if existing is not None:
+        return existing
+    return body, key, check_tone(body)
 
 
 def approve_held_reply(*, outbox: OutboxMessage, supervisor: Agent) -> OutboxMessage:
