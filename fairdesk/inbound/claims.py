@@ -34,14 +34,59 @@ def claim_rows(
     lease: timedelta,
     now: datetime | None = None,
     columns: Sequence[str] = (),
+    start_lane: int | None = None,
 ) -> tuple[str, list[tuple[Any, ...]]]:
     """Claim like ``claim``, returning (id, *columns) of each claimed row, by id.
 
     The claimed rows' columns come back from the claiming statement itself (RETURNING
     the values after the update), so no second query is needed to read them.
+
+    With ``start_lane`` (tables with a ``lane`` column), rows are taken lane by lane from
+    that lane upwards, wrapping around, oldest first within a lane: workers that start at
+    random lanes get batches about different customers.
     """
     now = now or timezone.now()
     token = new_token()
+    if start_lane is None:
+        return token, _claim(model, token, now, lease, limit, columns, "", [], "available_at, id")
+    with transaction.atomic():
+        rows = _claim(
+            model,
+            token,
+            now,
+            lease,
+            limit,
+            columns,
+            "AND lane >= %s",
+            [start_lane],
+            "lane, available_at, id",
+        )
+        if len(rows) < limit and start_lane > 0:
+            rows += _claim(
+                model,
+                token,
+                now,
+                lease,
+                limit - len(rows),
+                columns,
+                "AND lane < %s",
+                [start_lane],
+                "lane, available_at, id",
+            )
+    return token, sorted(rows, key=lambda row: row[0])
+
+
+def _claim(
+    model: type[models.Model],
+    token: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    columns: Sequence[str],
+    lane_filter: str,
+    lane_params: list[int],
+    order: str,
+) -> list[tuple[Any, ...]]:
     table = model._meta.db_table
     quote = connection.ops.quote_name
     names = [str(model._meta.get_field(c).column) for c in columns]  # type: ignore[union-attr]
@@ -53,16 +98,15 @@ def claim_rows(
                attempts = attempts + 1
          WHERE id IN (
                 SELECT id FROM {table}
-                 WHERE status = 'pending' AND available_at <= %s
-                 ORDER BY available_at, id
+                 WHERE status = 'pending' AND available_at <= %s {lane_filter}
+                 ORDER BY {order}
                  LIMIT %s {skip_locked})
            AND status = 'pending'
         RETURNING {returning}
     """.replace("processing_marker", processing_status(model))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [token, now + lease, now, limit])
-        rows = sorted(cursor.fetchall(), key=lambda row: row[0])
-    return token, rows
+        cursor.execute(sql, [token, now + lease, now, *lane_params, limit])
+        return sorted(cursor.fetchall(), key=lambda row: row[0])
 
 
 def processing_status(model: type[models.Model]) -> str:

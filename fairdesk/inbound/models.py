@@ -24,6 +24,9 @@ class InboundEvent(models.Model):
     available_at = models.DateTimeField()
     claim_token = models.CharField(max_length=40, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # A partition of customers (see services.lane_of): concurrent workers claim different
+    # lanes, so their batches rarely share a customer and rarely wait on each other.
+    lane = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -36,8 +39,8 @@ class InboundEvent(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["available_at", "id"],
-                name="inbound_pending_idx",
+                fields=["lane", "available_at", "id"],
+                name="inbound_pending_lane_idx",
                 condition=Q(status="pending"),
             ),
             models.Index(

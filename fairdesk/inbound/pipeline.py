@@ -8,6 +8,7 @@ the rest; an event that keeps failing ends in the visible ``dead`` state with it
 """
 
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from fairdesk.inbound import claims
 from fairdesk.inbound.interchange import InterchangeMessage
 from fairdesk.inbound.models import InboundEvent
+from fairdesk.inbound.services import LANES
 from fairdesk.inbound.threading import BatchThreader
 from fairdesk.inbound.triage_cache import triage_for_workspace
 from fairdesk.triage import TriageResult
@@ -76,6 +78,7 @@ def run_once(*, limit: int | None = None) -> BatchOutcome:
         limit=limit or settings.FAIRDESK_WORKER_BATCH,
         lease=lease(),
         columns=CLAIMED_COLUMNS,
+        start_lane=random.randrange(LANES),  # spreading load, not security
     )
     if not rows:
         return BatchOutcome()
