@@ -1,13 +1,12 @@
-"""Identity resolution and threading for one batch, inside the pipeline's transaction.
+"""Threading for one batch, inside the pipeline's transaction.
 
 Every lookup is one query for the whole batch. Contacts touched by the batch are locked
-in id order (``lock_contacts``) before their open cases are read, so two workers can
-never open two cases for the same customer at once.
+in id order (``identities.lock_contacts``) before their open cases are read, so two
+workers can never open two cases for the same customer at once.
 """
 
 import json
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -30,11 +29,10 @@ from fairdesk.cases.models import (
     Direction,
     Message,
 )
-from fairdesk.contacts.models import Contact, ContactIdentity
+from fairdesk.contacts.models import ContactIdentity
 from fairdesk.inbound.bulk_writes import (
     adapt_datetime,
     create_rows,
-    insert_rows,
     insert_values,
     update_rows,
 )
@@ -45,6 +43,13 @@ from fairdesk.inbound.events import (
     rerouted,
     security_ack_text,
     severity_changed,
+)
+from fairdesk.inbound.identities import (
+    CASE_REFERENCE,
+    IdentityResolver,
+    identity_key,
+    lock_contacts,
+    referenced_case,
 )
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.routing.queries import targets_table
@@ -76,23 +81,6 @@ MESSAGE_COLUMNS = (
     "created_at",
 )
 CASE_EVENT_COLUMNS = ("workspace_id", "case_id", "type", "params", "actor_id", "at")
-# What threading reads of an identity and its contact (the rest is never loaded).
-IDENTITY_FIELDS = (
-    "id",
-    "workspace_id",
-    "contact_id",
-    "channel",
-    "external_id",
-    "handle",
-    "display_name",
-    "follower_count",
-    "contact__id",
-    "contact__workspace_id",
-    "contact__email",
-    "contact__phone",
-    "contact__entitlement",
-    "contact__display_name",
-)
 # What threading reads of an existing case: its lifecycle and routing fields. The
 # deadlines are not read: refresh_deadlines sets all of them before a case is written.
 CASE_FIELDS = (
@@ -113,7 +101,6 @@ CASE_FIELDS = (
     "resolved_at",
     "updated_at",
 )
-CASE_REFERENCE = re.compile(r"\bFD-(\d{1,12})\b")
 MAX_DEFERRALS = 3
 
 
@@ -128,20 +115,6 @@ class ThreadResult:
     acks: list[tuple[Message, OutboxMessage]] = field(default_factory=list)
     mails: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
-
-
-def identity_key(channel: str, external_id: str) -> tuple[str, str]:
-    return channel, (external_id.lower() if channel == "email" else external_id)
-
-
-def lock_contacts(contact_ids: Iterable[int]) -> None:
-    """Row-lock contacts in a fixed (id) order. A no-op on SQLite, whose writes are serial."""
-    list(
-        Contact.objects.select_for_update()
-        .filter(id__in=sorted(set(contact_ids)))
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
 
 
 class BatchThreader:
@@ -161,150 +134,7 @@ class BatchThreader:
             self._employees = {e.id: e for e in rows}
         return self._employees
 
-    # --- identities -------------------------------------------------------------------
-
-    def resolve_identities(
-        self, parsed: Sequence["Parsed"], referenced: dict[int, Case]
-    ) -> dict[tuple[str, str], ContactIdentity]:
-        authors: dict[tuple[str, str], Parsed] = {}
-        for item in parsed:
-            if item.message.direction == "inbound":
-                key = identity_key(item.message.channel, item.message.author.external_id)
-                authors.setdefault(key, item)
-        found = self._existing_identities(authors.keys())
-        missing = {key: item for key, item in authors.items() if key not in found}
-        if missing:
-            created = self._create_identities(missing, referenced)
-            found.update(self._existing_identities(missing.keys()))
-            # Another worker may have created the same identity first: its contact wins
-            # and ours, now without any identity, is removed.
-            used = {identity.contact_id for identity in found.values()}
-            orphans = [c.pk for c in created if c.pk not in used]
-            if orphans:
-                Contact.objects.filter(pk__in=orphans).delete()
-        self._refresh_identities(authors, found)
-        return found
-
-    def _existing_identities(
-        self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], ContactIdentity]:
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        # One query for every channel: an id that exists on another channel too comes
-        # back as well and is dropped here.
-        rows = (
-            ContactIdentity.objects.select_related("contact")
-            .only(*IDENTITY_FIELDS)
-            .filter(
-                workspace=self.workspace,
-                channel__in={channel for channel, _ in wanted},
-                external_id__in={external_id for _, external_id in wanted},
-            )
-        )
-        found: dict[tuple[str, str], ContactIdentity] = {}
-        for row in rows:
-            key = (row.channel, row.external_id)
-            if key in wanted:
-                found[key] = row
-        return found
-
-    def _create_identities(
-        self, missing: dict[tuple[str, str], "Parsed"], referenced: dict[int, Case]
-    ) -> list[Contact]:
-        emails = {
-            m.message.author.email.lower() for m in missing.values() if m.message.author.email
-        }
-        for channel, external_id in missing:
-            if channel == "email":
-                emails.add(external_id)
-        phones = {m.message.author.phone for m in missing.values() if m.message.author.phone}
-        by_email = (
-            {c.email: c for c in Contact.objects.filter(workspace=self.workspace, email__in=emails)}
-            if emails
-            else {}
-        )
-        by_phone = (
-            {c.phone: c for c in Contact.objects.filter(workspace=self.workspace, phone__in=phones)}
-            if phones
-            else {}
-        )
-        new_contacts: dict[tuple[str, str], Contact] = {}
-        identities = []
-        for key in sorted(missing):
-            item = missing[key]
-            author = item.message.author
-            email = (author.email or (key[1] if key[0] == "email" else "")).lower()
-            contact = by_email.get(email) or by_phone.get(author.phone or "")
-            if contact is None:
-                case = self._referenced_case(item, referenced)
-                contact = case.contact if case is not None else None
-                if contact is not None and email and not contact.email:
-                    # The customer proved the link by quoting their case reference.
-                    contact.email = email
-                    update_rows(Contact, [contact], ["email"])
-            if contact is None:
-                contact = Contact(
-                    workspace=self.workspace,
-                    display_name=author.display_name or author.handle,
-                    email=email,
-                    phone=author.phone or "",
-                )
-                new_contacts[key] = contact
-                if email:
-                    by_email[email] = contact
-            identities.append((key, item, contact))
-        create_rows(Contact, list(new_contacts.values()))
-        rows = [
-            ContactIdentity(
-                workspace=self.workspace,
-                contact=contact,
-                channel=key[0],
-                external_id=key[1],
-                handle=item.message.author.handle,
-                display_name=item.message.author.display_name,
-                follower_count=item.message.author.followers,
-            )
-            for key, item, contact in identities
-        ]
-        insert_rows(ContactIdentity, rows)
-        return list(new_contacts.values())
-
-    def _refresh_identities(
-        self,
-        authors: dict[tuple[str, str], "Parsed"],
-        found: dict[tuple[str, str], ContactIdentity],
-    ) -> None:
-        changed = []
-        entitled = []
-        for key, item in authors.items():
-            identity = found[key]
-            author = item.message.author
-            fresh = (
-                author.handle or identity.handle,
-                author.display_name or identity.display_name,
-                author.followers if author.followers is not None else identity.follower_count,
-            )
-            if fresh != (identity.handle, identity.display_name, identity.follower_count):
-                identity.handle, identity.display_name, identity.follower_count = fresh
-                changed.append(identity)
-            wanted = item.message.entitlement
-            if wanted and identity.contact.entitlement != wanted:
-                identity.contact.entitlement = wanted
-                entitled.append(identity.contact)
-        if changed:
-            update_rows(ContactIdentity, changed, ["handle", "display_name", "follower_count"])
-        if entitled:
-            update_rows(Contact, entitled, ["entitlement"])
-
     # --- threading --------------------------------------------------------------------
-
-    def _referenced_case(self, item: "Parsed", referenced: dict[int, Case]) -> Case | None:
-        for match in CASE_REFERENCE.finditer(item.message.text[:5000]):
-            case = referenced.get(int(match.group(1)))
-            if case is not None:
-                return case
-        return None
 
     def thread(self, parsed: list["Parsed"], events: dict[int, "ClaimedEvent"]) -> ThreadResult:
         result = ThreadResult()
@@ -324,7 +154,7 @@ class BatchThreader:
             if reference_ids
             else {}
         )
-        identities = self.resolve_identities(parsed, referenced)
+        identities = IdentityResolver(self.workspace).resolve(parsed, referenced)
         lock_contacts(i.contact_id for i in identities.values())
         parents = self._reply_targets(parsed)
         cases = {
@@ -413,7 +243,7 @@ class BatchThreader:
     ) -> Case | None:
         if parent is not None and parent.status != CaseStatus.CLOSED:
             return parent
-        case = self._referenced_case(item, referenced)
+        case = referenced_case(item.message.text, referenced)
         if case is not None and case.contact_id == identity.contact_id and case.is_open:
             return case
         return open_by_contact.get(identity.contact_id)
