@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "fairdesk.cases",
     "fairdesk.routing",
     "fairdesk.inbound",
+    "fairdesk.connectors",
     "fairdesk.replies",
     "fairdesk.insights",
     "fairdesk.demo",

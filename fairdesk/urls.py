@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("fairdesk.cases.urls")),
     path("insights/", include("fairdesk.insights.urls")),
     path("failed-events/", include("fairdesk.inbound.urls")),
+    path("webhooks/", include("fairdesk.connectors.urls")),
     path("", include("fairdesk.api_urls")),
 ]

@@ -1,0 +1,45 @@
+"""Per-kind channel configuration, validated by pydantic (STYLE 11).
+
+Configuration is what is not secret (account ids, handles). Secrets live in the
+encrypted credentials (see ``secrets.py``).
+"""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+NumericId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,30}$")]
+Handle = Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)]
+
+
+class ChannelConfig(BaseModel):
+    """The configuration of a kind whose connector is not built yet: nothing accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class XConfig(ChannelConfig):
+    """An X account subscribed through the Account Activity API."""
+
+    brand_user_id: NumericId
+    brand_handle: Handle = ""
+
+
+CONFIG_MODELS: dict[str, type[ChannelConfig]] = {"x": XConfig}
+
+
+class ConfigError(ValueError):
+    """A channel configuration that does not fit its kind."""
+
+
+def validate_config(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The configuration for ``kind`` as clean JSON, or ``ConfigError``."""
+    model = CONFIG_MODELS.get(kind, ChannelConfig)
+    try:
+        return model.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {kind} configuration: {exc.errors()[0]['msg']}") from exc
+
+
+def x_config(data: dict[str, Any]) -> XConfig:
+    return XConfig.model_validate(data)

@@ -1,0 +1,40 @@
+import uuid
+
+from django.db import models
+
+from fairdesk.workspaces.models import Workspace
+
+
+class Channel(models.Model):
+    """One connected account or mailbox of a workspace, with its ingest health."""
+
+    class Kind(models.TextChoices):
+        X = "x", "X (Twitter)"
+        FACEBOOK = "facebook", "Facebook"
+        INSTAGRAM = "instagram", "Instagram"
+        MASTODON = "mastodon", "Mastodon"
+        BLUESKY = "bluesky", "Bluesky"
+        EMAIL = "email", "E-mail"
+        WEBFORM = "webform", "Web form"
+        PHONE = "phone", "Phone"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="channels")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    # Validated per kind by ``config.validate_config``; never holds secrets.
+    config = models.JSONField(default=dict, blank=True)
+    # Fernet ciphertext of a JSON object (see ``secrets.py``); never the plaintext.
+    credentials_encrypted = models.TextField(blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        indexes = [models.Index(fields=["workspace", "kind"], name="channel_workspace_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
