@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from fairdesk.triage import NearDuplicateIndex
@@ -55,11 +53,9 @@ def test_invalid_arguments() -> None:
         NearDuplicateIndex(max_items=0)
 
 
-def test_fast_enough_on_real_tweets() -> None:
+def test_finds_the_copies_in_real_tweets() -> None:
+    # Speed is measured by `python -m fairdesk.triage.benchmark`, never asserted here.
     texts = [text for text, _ in airline_tweets(3_000)]
     index = NearDuplicateIndex()
-    start = time.perf_counter()
     matches = sum(index.add(str(i), text) is not None for i, text in enumerate(texts))
-    elapsed = time.perf_counter() - start
-    assert len(texts) / elapsed > 2_000  # measured ~8,000-10,000/s on one core
     assert 20 <= matches <= 300  # the airline set has retweets and copy-paste complaints

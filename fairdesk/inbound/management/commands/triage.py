@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from fairdesk.triage import datasets
+
+
+def _data_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--task", required=True, help="e.g. sentiment, irony, banking77")
+    parser.add_argument("--format", required=True, choices=datasets.FORMATS, dest="fmt")
+    parser.add_argument("--text", type=Path, help="tweeteval: one text per line")
+    parser.add_argument("--labels", type=Path, help="tweeteval: one label per line")
+    parser.add_argument("--data", type=Path, help="banking77 / csv: the CSV file")
+
+
+class Command(BaseCommand):
+    help = "Triage models: `triage train` builds a bundle, `triage eval` scores one."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="what", required=True)
+        train = sub.add_parser("train", help="train a fast-tier bundle from labelled files")
+        _data_arguments(train)
+        train.add_argument("--out", type=Path, help="default: DATA_DIR/triage/TASK")
+        train.add_argument("--json", action="store_true")
+        ev = sub.add_parser("eval", help="score a bundle or a predictions file")
+        _data_arguments(ev)
+        ev.add_argument("--predictions", type=Path, help="one predicted label per line")
+        ev.add_argument("--tier", choices=["fast"], default="fast")
+        ev.add_argument("--bundle", type=Path, help="default: DATA_DIR/triage/TASK")
+        ev.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from fairdesk.triage.evaluate import evaluate
+        from fairdesk.triage.training import train_bundle
+
+        task = options["task"]
+        default_dir = Path(settings.DATA_DIR) / "triage" / task
+        try:
+            data = datasets.load(
+                options["fmt"], text=options["text"], labels=options["labels"], data=options["data"]
+            )
+            if options["what"] == "train":
+                out = options["out"] or default_dir
+                result: dict[str, Any] = train_bundle(task, data, out)
+            else:
+                bundle_dir = None if options["predictions"] else options["bundle"] or default_dir
+                score = evaluate(
+                    task, data, predictions=options["predictions"], bundle_dir=bundle_dir
+                )
+                result = score.as_dict()
+        except ValueError as exc:  # DatasetError and BundleError are ValueErrors
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        elif options["what"] == "train":
+            v = result["validation"]
+            self.stdout.write(
+                f"{task}: trained on {result['train_examples']} texts in "
+                f"{result['train_seconds']} s; validation {v['metric']} {v['score']} "
+                f"(n={v['n']}); bundle in {result['bundle']}"
+            )
+        else:
+            self.stdout.write(f"{task}: {result['metric']} {result['score']} (n={result['n']})")

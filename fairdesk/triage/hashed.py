@@ -1,0 +1,147 @@
+"""The trainable fast tier: hashed word + character n-grams and a linear classifier.
+
+HashingVectorizer is stateless, so the vectoriser is fully described by its parameters and
+a saved model is just those parameters plus the weight matrix (see ``bundle.py``). Training
+and prediction share :class:`HashedLinearModel`, and the trained model predicts with the
+same float32 weights that are saved, so a reloaded bundle predicts exactly the same labels.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
+
+DEFAULT_VECTORIZER: dict[str, Any] = {
+    "n_features": 2**20,
+    "word_ngram_range": [1, 2],
+    "char_ngram_range": [2, 5],
+    "lowercase": True,
+    "sublinear_tf": True,
+}
+
+DEFAULT_TRAINING: dict[str, Any] = {
+    "classifier": "LogisticRegression",
+    "C": 10.0,
+    "class_weight": "balanced",
+    "max_iter": 30,
+}
+
+
+class HashedFeatures:
+    """Texts -> L2-normalised sparse rows of hashed word and char_wb n-gram counts."""
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        self.params = {**DEFAULT_VECTORIZER, **(params or {})}
+        n = int(self.params["n_features"])
+        common = {
+            "n_features": n,
+            "alternate_sign": False,
+            "norm": None,
+            "lowercase": bool(self.params["lowercase"]),
+            "dtype": np.float32,
+        }
+        self._word = HashingVectorizer(
+            analyzer="word", ngram_range=tuple(self.params["word_ngram_range"]), **common
+        )
+        self._char = HashingVectorizer(
+            analyzer="char_wb", ngram_range=tuple(self.params["char_ngram_range"]), **common
+        )
+
+    @property
+    def n_features(self) -> int:
+        return int(self.params["n_features"])
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        clean = [_safe(t) for t in texts]
+        x = self._word.transform(clean) + self._char.transform(clean)
+        x = sp.csr_matrix(x, dtype=np.float32)
+        if self.params["sublinear_tf"]:
+            np.log1p(x.data, out=x.data)
+        return normalize(x, norm="l2", copy=False)
+
+
+def _safe(text: object) -> str:
+    if not isinstance(text, str):
+        return ""
+    # Lone surrogates would break encoding later on; 100 KB is far beyond any message.
+    return text[:20_000].encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass
+class HashedLinearModel:
+    """A linear classifier over :class:`HashedFeatures`; ``predict(texts) -> labels``."""
+
+    labels: list[str]
+    coef: sp.csr_matrix  # (n_rows, n_features) float32; one row when there are two labels
+    intercept: np.ndarray  # (n_rows,) float32
+    vectorizer: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = HashedFeatures(self.vectorizer)
+        self._coef_t = self.coef.T.tocsr()
+
+    def decision(self, texts: Sequence[str]) -> np.ndarray:
+        x = self.features.transform(texts)
+        scores = np.asarray((x @ self._coef_t).todense(), dtype=np.float32)
+        return scores + self.intercept
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        if not texts:
+            return []
+        scores = self.decision(texts)
+        two = scores.shape[1] == 1
+        index = (scores[:, 0] > 0).astype(int) if two else scores.argmax(axis=1)
+        return [self.labels[i] for i in index]
+
+
+def train(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    vectorizer: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> HashedLinearModel:
+    """Fit a model on ``texts``/``labels`` (at least two distinct labels)."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if len(set(labels)) < 2:
+        raise ValueError("training needs at least two distinct labels")
+    started = time.perf_counter()
+    features = HashedFeatures(vectorizer)
+    x = features.transform(texts)
+    options = {**DEFAULT_TRAINING, **(training or {})}
+    clf = LogisticRegression(
+        C=float(options["C"]),
+        class_weight=options["class_weight"],
+        # liblinear is the quicker solver for two classes; saga handles the multinomial case.
+        solver="liblinear" if len(set(labels)) == 2 else "saga",
+        max_iter=int(options["max_iter"]),
+        tol=1e-3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, list(labels))
+    coef = sp.csr_matrix(clf.coef_.astype(np.float32))
+    coef.eliminate_zeros()
+    return HashedLinearModel(
+        labels=[str(c) for c in clf.classes_],
+        coef=coef,
+        intercept=np.asarray(clf.intercept_, dtype=np.float32),
+        vectorizer=features.params,
+        info={
+            "training": options,
+            "train_examples": len(texts),
+            "train_seconds": round(time.perf_counter() - started, 2),
+        },
+    )
