@@ -25,7 +25,22 @@ class XConfig(ChannelConfig):
     brand_handle: Handle = ""
 
 
-CONFIG_MODELS: dict[str, type[ChannelConfig]] = {"x": XConfig}
+class MetaConfig(ChannelConfig):
+    """A Facebook Page (feed comments, Messenger) and optionally its Instagram account,
+    subscribed through Meta Graph webhooks. The app secret and the verify token are
+    credentials, not configuration."""
+
+    page_id: NumericId
+    page_name: Handle = ""
+    instagram_account_id: NumericId | None = None
+    instagram_username: Handle = ""
+
+
+CONFIG_MODELS: dict[str, type[ChannelConfig]] = {
+    "x": XConfig,
+    "facebook": MetaConfig,
+    "instagram": MetaConfig,
+}
 
 
 class ConfigError(ValueError):
@@ -43,3 +58,7 @@ def validate_config(kind: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def x_config(data: dict[str, Any]) -> XConfig:
     return XConfig.model_validate(data)
+
+
+def meta_config(data: dict[str, Any]) -> MetaConfig:
+    return MetaConfig.model_validate(data)

@@ -1,13 +1,15 @@
 """Writes for connectors: channels, their credentials and health, and webhook receipt."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from fairdesk.connectors import secrets
-from fairdesk.connectors.config import validate_config, x_config
+from fairdesk.connectors.config import meta_config, validate_config, x_config
+from fairdesk.connectors.meta import adapter as meta_adapter
 from fairdesk.connectors.models import Channel
 from fairdesk.connectors.x import adapter as x_adapter
 from fairdesk.inbound.services import StoreResult, store_events
@@ -15,6 +17,7 @@ from fairdesk.workspaces.models import Workspace
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 MAX_ERROR_CHARS = 500
+PAYLOAD_ERRORS = (x_adapter.PayloadError, meta_adapter.PayloadError)
 
 
 class WebhookRejected(Exception):
@@ -65,23 +68,74 @@ def receive_x_webhook(*, channel: Channel, body: bytes, signature: str | None) -
     Raises ``WebhookRejected`` (401 bad signature, 400 bad payload, 413 too large) with
     nothing stored. Duplicate deliveries are counted, not stored again.
     """
+
+    def parse(payload: Any) -> list[dict[str, Any]]:
+        config = x_config(channel.config)
+        return x_adapter.parse(
+            payload, brand_user_id=config.brand_user_id, brand_handle=config.brand_handle or None
+        )
+
+    return _receive_webhook(
+        channel=channel,
+        body=body,
+        source="x",
+        verify=lambda secrets_: x_adapter.verify_signature(
+            str(secrets_.get("consumer_secret") or ""), body, signature
+        ),
+        parse=parse,
+    )
+
+
+def receive_meta_webhook(*, channel: Channel, body: bytes, signature: str | None) -> StoreResult:
+    """Verify, parse and durably store one Meta Graph webhook delivery for ``channel``:
+    every event of every entry of this channel's Page or Instagram account.
+
+    Raises ``WebhookRejected`` like ``receive_x_webhook``; the signature is checked with
+    the channel's ``app_secret``.
+    """
+
+    def parse(payload: Any) -> list[dict[str, Any]]:
+        config = meta_config(channel.config)
+        return meta_adapter.parse(
+            payload,
+            page_id=config.page_id,
+            instagram_account_id=config.instagram_account_id,
+            page_name=config.page_name or None,
+            instagram_username=config.instagram_username or None,
+        )
+
+    return _receive_webhook(
+        channel=channel,
+        body=body,
+        source="meta",
+        verify=lambda secrets_: meta_adapter.verify_signature(
+            str(secrets_.get("app_secret") or ""), body, signature
+        ),
+        parse=parse,
+    )
+
+
+def _receive_webhook(
+    *,
+    channel: Channel,
+    body: bytes,
+    source: str,
+    verify: Callable[[dict[str, Any]], bool],
+    parse: Callable[[Any], list[dict[str, Any]]],
+) -> StoreResult:
+    """The steps every webhook shares: size cap, signature (given the channel's decrypted
+    credentials), JSON, parse, then store and mark the channel's health in one transaction."""
     if len(body) > MAX_WEBHOOK_BYTES:
         raise WebhookRejected(413, "body too large")
-    consumer_secret = str(secrets.credentials(channel).get("consumer_secret") or "")
-    if not x_adapter.verify_signature(consumer_secret, body, signature):
+    if not verify(secrets.credentials(channel)):
         raise WebhookRejected(401, "bad signature")
     try:
-        config = x_config(channel.config)
-        records = x_adapter.parse(
-            _json_object(body),
-            brand_user_id=config.brand_user_id,
-            brand_handle=config.brand_handle or None,
-        )
-    except x_adapter.PayloadError as exc:
+        records = parse(_json_object(body))
+    except PAYLOAD_ERRORS as exc:
         record_error(channel=channel, error=str(exc))
         raise WebhookRejected(400, str(exc)[:200]) from exc
     with transaction.atomic():
-        result = store_events(workspace=channel.workspace, records=records, source="x")
+        result = store_events(workspace=channel.workspace, records=records, source=source)
         record_event(channel=channel)
     return result
 
