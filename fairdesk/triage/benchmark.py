@@ -1,31 +1,76 @@
-"""Throughput of the fast tier on one core: ``python -m fairdesk.triage.benchmark [N]``.
+"""Throughput of the fast tier: ``fairdesk triage bench`` (or ``-m fairdesk.triage.benchmark``).
 
-Reads real tweets from ``../shared/data`` (TweetEval sentiment val + US airline tweets).
-Reports CPU time of this (single-threaded) process, so other load on a shared machine
-does not distort the figure; best of three runs.
+Reads real tweets from ``../shared/data`` (TweetEval sentiment val + US airline tweets) when
+that directory is present, else a built-in synthetic list. Times the batch interface of the
+rules tier (``FastTriage.classify``) and of each given trained bundle (``predict``). Reports
+the CPU time of this process (best of ``repeats`` runs), so other load on a shared machine
+does not distort the figure.
 """
 
 from __future__ import annotations
 
 import csv
+import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from fairdesk.triage import bundle
 from fairdesk.triage.duplicates import NearDuplicateIndex
 from fairdesk.triage.fast import FastTriage
 from fairdesk.triage.types import StaffMember
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+STAFF = [StaffMember(str(i), n) for i, n in enumerate(["Maria Lopez", "Dana Kim", "Jo Chen"])]
+
+_OPENERS = ["@user", "hey @acme", "ugh", "so", "honestly", "thanks @acme", "why does", ""]
+_BODIES = [
+    "my card payment failed twice today",
+    "the app keeps crashing when I log in",
+    "love the new update, Dana Kim was brilliant",
+    "still waiting for my refund after three weeks",
+    "is the service down? nothing loads",
+    "great support from Maria, sorted in minutes",
+    "someone hacked my account, please help",
+    "worst experience ever, I'm telling everyone to avoid you",
+    "how do I change my delivery address",
+    "win a free iPhone!!! click here http://spam.example",
+]
+_CLOSERS = ["", "!!", "😡", "🙏", "#fail", "#thanks", "...", "lol"]
 
 
-def load_tweets() -> list[str]:
-    tweeteval = DATA / "tweeteval" / "sentiment" / "val_text.txt"
+def synthetic_texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` made-up support tweets (used when the shared data is absent)."""
+    rng = random.Random(seed)
+    return [
+        " ".join(p for p in (rng.choice(_OPENERS), rng.choice(_BODIES), rng.choice(_CLOSERS)) if p)
+        for _ in range(n)
+    ]
+
+
+def load_tweets(data: Path = DATA) -> list[str]:
+    tweeteval = data / "tweeteval" / "sentiment" / "val_text.txt"
     texts = tweeteval.read_text(encoding="utf-8").splitlines()
-    with (DATA / "twitter-us-airline-sentiment" / "Tweets.csv").open(encoding="utf-8") as f:
+    with (data / "twitter-us-airline-sentiment" / "Tweets.csv").open(encoding="utf-8") as f:
         texts += [row["text"] for row in csv.DictReader(f)]
     return texts
+
+
+def bench_texts(n: int, *, synthetic: bool = False, data: Path = DATA) -> tuple[list[str], str]:
+    """``n`` texts to time and where they came from (real tweets, cycled, when present)."""
+    texts: list[str] = []
+    source = "synthetic"
+    if not synthetic:
+        try:
+            texts = load_tweets(data)
+            source = str(data)
+        except OSError:
+            texts = []
+    if not texts:
+        texts, source = synthetic_texts(min(n, 5_000)), "synthetic"
+    return [texts[i % len(texts)] for i in range(n)], source
 
 
 def rate(count: int, seconds: float) -> float:
@@ -38,6 +83,48 @@ def _cpu_seconds(work: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
+def _best(work: Callable[[], object], repeats: int) -> float:
+    return min(_cpu_seconds(work) for _ in range(max(1, repeats)))
+
+
+def _head(seconds: float, count: int, **extra: Any) -> dict[str, Any]:
+    return {**extra, "seconds": round(seconds, 4), "texts_per_s": round(rate(count, seconds))}
+
+
+def bench(
+    texts: Sequence[str],
+    *,
+    tier: str = "fast",
+    bundles: Sequence[Path | str] = (),
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Time each head on ``texts`` (one batch call per run); ``seconds`` and ``texts_per_s``
+    at the top level are for all heads together, one after the other."""
+    if tier != "fast":
+        raise ValueError(f"tier {tier!r} is not built yet; only 'fast' is")
+    texts = list(texts)
+    heads: dict[str, dict[str, Any]] = {}
+    triage = FastTriage(STAFF)
+    triage.classify(texts[:50])  # load the VADER lexicon outside the timing
+    heads["rules"] = _head(_best(lambda: triage.classify(texts), repeats), len(texts))
+    for path in bundles:
+        model, meta = bundle.load(path)
+        name = str(meta.get("task") or Path(path).name)
+        if name in heads:
+            name = f"{name}:{path}"
+        model.predict(texts[:50])
+        seconds = _best(lambda m=model: m.predict(texts), repeats)  # type: ignore[misc]
+        heads[name] = _head(seconds, len(texts), bundle=str(path))
+    total = sum(h["seconds"] for h in heads.values())
+    return {
+        "tier": tier,
+        "texts": len(texts),
+        "seconds": round(total, 4),
+        "texts_per_s": round(rate(len(texts), total)),
+        "heads": heads,
+    }
+
+
 def _index_all(texts: list[str]) -> None:
     index = NearDuplicateIndex()
     for i, text in enumerate(texts):
@@ -45,13 +132,10 @@ def _index_all(texts: list[str]) -> None:
 
 
 def main(limit: int = 10_000) -> None:
-    texts = load_tweets()[:limit]
-    staff = [StaffMember(str(i), n) for i, n in enumerate(["Maria Lopez", "Dana Kim", "Jo Chen"])]
-    triage = FastTriage(staff)
-    triage.classify(texts[:50])  # load the VADER lexicon outside the timing
-    classify_s = min(_cpu_seconds(lambda: triage.classify(texts)) for _ in range(3))
-    dedupe_s = min(_cpu_seconds(lambda: _index_all(texts)) for _ in range(3))
-    print(f"classify: {len(texts)} texts, {rate(len(texts), classify_s):,.0f} texts/s")
+    texts, _source = bench_texts(limit)
+    result = bench(texts)
+    dedupe_s = _best(lambda: _index_all(texts), 3)
+    print(f"classify: {len(texts)} texts, {result['texts_per_s']:,} texts/s")
     print(f"near-duplicate add: {rate(len(texts), dedupe_s):,.0f} texts/s")
 
 

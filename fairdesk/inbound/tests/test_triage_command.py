@@ -86,3 +86,32 @@ def test_bad_input_is_a_command_error(tmp_path: Path) -> None:
             "triage", "eval", "--task", "hate", "--format", "tweeteval", "--text", str(text),
             "--labels", str(labels), "--bundle", str(tmp_path / "none"),
         )  # fmt: skip
+
+
+def test_bench_json_shape(tmp_path: Path) -> None:
+    text, labels = write_tweeteval(tmp_path / "train", *synthetic(200))
+    bundle = tmp_path / "irony"
+    run(
+        "train", "--task", "irony", "--format", "tweeteval",
+        "--text", str(text), "--labels", str(labels), "--out", str(bundle),
+    )  # fmt: skip
+    result = run(
+        "bench", "--tier", "fast", "--texts", "300", "--synthetic", "--repeats", "1",
+        "--bundle", str(bundle),
+    )  # fmt: skip
+    assert set(result) == {"tier", "texts", "seconds", "texts_per_s", "heads"}
+    assert result["tier"] == "fast" and result["texts"] == 300
+    heads = result["heads"]
+    assert isinstance(heads, dict) and set(heads) == {"rules", "irony"}
+    for head in heads.values():
+        assert {"seconds", "texts_per_s"} <= set(head)
+        assert head["seconds"] >= 0 and head["texts_per_s"] > 0
+    assert heads["irony"]["bundle"] == str(bundle)
+
+
+def test_bench_rules_only_and_bad_bundle(tmp_path: Path) -> None:
+    result = run("bench", "--texts", "200", "--synthetic", "--repeats", "1")
+    heads = result["heads"]
+    assert result["texts"] == 200 and isinstance(heads, dict) and set(heads) == {"rules"}
+    with pytest.raises(CommandError, match=r"no model\.json"):
+        call_command("triage", "bench", "--texts", "10", "--bundle", str(tmp_path / "none"))
