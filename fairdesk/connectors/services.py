@@ -11,13 +11,13 @@ from fairdesk.connectors import secrets
 from fairdesk.connectors.config import meta_config, validate_config, x_config
 from fairdesk.connectors.meta import adapter as meta_adapter
 from fairdesk.connectors.models import Channel
+from fairdesk.connectors.payloads import PayloadError
 from fairdesk.connectors.x import adapter as x_adapter
 from fairdesk.inbound.services import StoreResult, store_events
 from fairdesk.workspaces.models import Workspace
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 MAX_ERROR_CHARS = 500
-PAYLOAD_ERRORS = (x_adapter.PayloadError, meta_adapter.PayloadError)
 
 
 class WebhookRejected(Exception):
@@ -131,7 +131,7 @@ def _receive_webhook(
         raise WebhookRejected(401, "bad signature")
     try:
         records = parse(_json_object(body))
-    except PAYLOAD_ERRORS as exc:
+    except PayloadError as exc:
         record_error(channel=channel, error=str(exc))
         raise WebhookRejected(400, str(exc)[:200]) from exc
     with transaction.atomic():
@@ -144,4 +144,4 @@ def _json_object(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise x_adapter.PayloadError("body is not valid JSON") from exc
+        raise PayloadError("body is not valid JSON") from exc

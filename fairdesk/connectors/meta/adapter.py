@@ -15,16 +15,10 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from fairdesk.inbound.interchange import InterchangeMessage
+from fairdesk.connectors.payloads import PayloadError, interchange, objects
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_CHALLENGE_CHARS = 200
-
-
-class PayloadError(ValueError):
-    """A signed payload that does not have the documented shape."""
 
 
 def verify_subscription(configured_token: str, mode: str, token: str) -> bool:
@@ -69,7 +63,7 @@ def parse(
         return []
     raw: list[dict[str, Any]] = []
     try:
-        for entry in _objects(payload, "entry"):
+        for entry in objects(payload, "entry"):
             if str(entry.get("id", "")) != account:
                 continue
             raw.extend(_entry_records(entry, kind=kind, account=account, brand=brand))
@@ -77,30 +71,18 @@ def parse(
         raise
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise PayloadError(f"malformed event: {type(exc).__name__} {str(exc)[:80]}") from exc
-    try:
-        return [InterchangeMessage.model_validate(r).model_dump(mode="json") for r in raw]
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise PayloadError(f"invalid event: {where}: {error['msg']}") from exc
-
-
-def _objects(container: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    items = container.get(key) or []
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise PayloadError(f"{key} is not a list of objects")
-    return items
+    return interchange(raw)
 
 
 def _entry_records(
     entry: dict[str, Any], *, kind: str, account: str, brand: str | None
 ) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
-    for event in _objects(entry, "messaging"):
+    for event in objects(entry, "messaging"):
         message = event.get("message")
         if isinstance(message, dict) and not message.get("is_deleted"):
             records.append(_dm_record(event, message, kind=kind, account=account, brand=brand))
-    for change in _objects(entry, "changes"):
+    for change in objects(entry, "changes"):
         value = change.get("value")
         if not isinstance(value, dict):
             continue
@@ -156,7 +138,7 @@ def _dm_record(
     """A Messenger or Instagram DM; an echo (``is_echo``) is the account's own reply."""
     sender = str(event["sender"]["id"])
     text = message.get("text") or " ".join(
-        f"[{a.get('type') or 'attachment'}]" for a in _objects(message, "attachments")
+        f"[{a.get('type') or 'attachment'}]" for a in objects(message, "attachments")
     )
     mid = str(message["mid"])
     reply_to = (message.get("reply_to") or {}).get("mid")

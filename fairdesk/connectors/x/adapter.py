@@ -13,16 +13,10 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from fairdesk.inbound.interchange import InterchangeMessage
+from fairdesk.connectors.payloads import PayloadError, interchange, objects
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 TWEET_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
-
-
-class PayloadError(ValueError):
-    """A signed payload that does not have the documented shape."""
 
 
 def _sign(consumer_secret: str, message: bytes) -> str:
@@ -56,30 +50,18 @@ def parse(
     handle = brand_handle or None
     raw: list[dict[str, Any]] = []
     try:
-        for tweet in _events(payload, "tweet_create_events"):
+        for tweet in objects(payload, "tweet_create_events"):
             if "retweeted_status" not in tweet:
                 raw.append(_tweet_record(tweet, brand_user_id=brand_user_id, brand_handle=handle))
         users = payload.get("users") or {}
-        for event in _events(payload, "direct_message_events"):
+        for event in objects(payload, "direct_message_events"):
             if event.get("type") == "message_create":
                 raw.append(
                     _dm_record(event, users, brand_user_id=brand_user_id, brand_handle=handle)
                 )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PayloadError(f"malformed event: {type(exc).__name__} {str(exc)[:80]}") from exc
-    try:
-        return [InterchangeMessage.model_validate(r).model_dump(mode="json") for r in raw]
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise PayloadError(f"invalid event: {where}: {error['msg']}") from exc
-
-
-def _events(payload: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    events = payload.get(key) or []
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise PayloadError(f"{key} is not a list of objects")
-    return events
+    return interchange(raw)
 
 
 def _author(user: dict[str, Any]) -> dict[str, Any]:
