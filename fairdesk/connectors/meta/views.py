@@ -2,7 +2,7 @@
 
 import uuid
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -10,8 +10,8 @@ from django.views.decorators.http import require_http_methods
 from fairdesk.connectors import secrets
 from fairdesk.connectors.meta import adapter
 from fairdesk.connectors.models import Channel
-from fairdesk.connectors.services import WebhookRejected, receive_meta_webhook
-from fairdesk.connectors.x.views import read_body
+from fairdesk.connectors.services import receive_meta_webhook
+from fairdesk.connectors.webhooks import deliver
 
 META_KINDS = (Channel.Kind.FACEBOOK, Channel.Kind.INSTAGRAM)
 
@@ -24,14 +24,9 @@ def webhook(request: HttpRequest, channel_id: uuid.UUID) -> HttpResponse:
     )
     if request.method == "GET":
         return verify(request, channel)
-    try:
-        body = read_body(request)
-        result = receive_meta_webhook(
-            channel=channel, body=body, signature=request.headers.get(adapter.SIGNATURE_HEADER)
-        )
-    except WebhookRejected as exc:
-        return JsonResponse({"ok": False, "error": exc.reason}, status=exc.status)
-    return JsonResponse({"ok": True, "stored": result.stored, "duplicates": result.duplicates})
+    return deliver(
+        request, channel, receive=receive_meta_webhook, signature_header=adapter.SIGNATURE_HEADER
+    )
 
 
 def verify(request: HttpRequest, channel: Channel) -> HttpResponse:

@@ -9,7 +9,8 @@ from django.views.decorators.http import require_http_methods
 
 from fairdesk.connectors import secrets
 from fairdesk.connectors.models import Channel
-from fairdesk.connectors.services import MAX_WEBHOOK_BYTES, WebhookRejected, receive_x_webhook
+from fairdesk.connectors.services import receive_x_webhook
+from fairdesk.connectors.webhooks import deliver
 from fairdesk.connectors.x import adapter
 
 
@@ -21,14 +22,9 @@ def webhook(request: HttpRequest, channel_id: uuid.UUID) -> JsonResponse:
     )
     if request.method == "GET":
         return crc(request, channel)
-    try:
-        body = read_body(request)
-        result = receive_x_webhook(
-            channel=channel, body=body, signature=request.headers.get(adapter.SIGNATURE_HEADER)
-        )
-    except WebhookRejected as exc:
-        return JsonResponse({"ok": False, "error": exc.reason}, status=exc.status)
-    return JsonResponse({"ok": True, "stored": result.stored, "duplicates": result.duplicates})
+    return deliver(
+        request, channel, receive=receive_x_webhook, signature_header=adapter.SIGNATURE_HEADER
+    )
 
 
 def crc(request: HttpRequest, channel: Channel) -> JsonResponse:
@@ -39,17 +35,3 @@ def crc(request: HttpRequest, channel: Channel) -> JsonResponse:
     if not consumer_secret:
         return JsonResponse({"ok": False, "error": "channel has no consumer secret"}, status=409)
     return JsonResponse(adapter.crc_response(consumer_secret, token))
-
-
-def read_body(request: HttpRequest) -> bytes:
-    """The raw body, refused before reading when it is declared or turns out too large."""
-    try:
-        declared = int(request.headers.get("Content-Length") or 0)
-    except ValueError as exc:
-        raise WebhookRejected(400, "bad Content-Length") from exc
-    if declared > MAX_WEBHOOK_BYTES:
-        raise WebhookRejected(413, "body too large")
-    body = request.read(MAX_WEBHOOK_BYTES + 1)
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise WebhookRejected(413, "body too large")
-    return body
