@@ -36,7 +36,9 @@ class MetaConfig(ChannelConfig):
     instagram_username: Handle = ""
 
 
-CONFIG_MODELS: dict[str, type[ChannelConfig]] = {
+# The kinds configured here predate per-connector modules; newer connectors declare
+# their model as ``Connector.config_model``.
+CONFIG_MODELS: dict[str, type[BaseModel]] = {
     "x": XConfig,
     "facebook": MetaConfig,
     "instagram": MetaConfig,
@@ -47,9 +49,19 @@ class ConfigError(ValueError):
     """A channel configuration that does not fit its kind."""
 
 
+def config_model(kind: str) -> type[BaseModel]:
+    model = CONFIG_MODELS.get(kind)
+    if model is None:
+        from fairdesk.connectors.registry import connector
+
+        found = connector(kind)
+        model = found.config_model if found is not None else ChannelConfig
+    return model
+
+
 def validate_config(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """The configuration for ``kind`` as clean JSON, or ``ConfigError``."""
-    model = CONFIG_MODELS.get(kind, ChannelConfig)
+    model = config_model(kind)
     try:
         return model.model_validate(data).model_dump(mode="json")
     except ValidationError as exc:

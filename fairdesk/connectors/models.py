@@ -29,6 +29,13 @@ class Channel(models.Model):
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Where polling resumes (last seen id, IMAP UID validity + UID, Bluesky cursor, …);
+    # written in the same transaction as the events it read, never secret.
+    cursor = models.JSONField(default=dict, blank=True)
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    # Sending: the platform said "too many" (429) or our own budget is spent until then.
+    send_blocked_until = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

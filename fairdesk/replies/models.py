@@ -20,6 +20,11 @@ class OutboxMessage(models.Model):
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="outbox")
     idempotency_key = models.CharField(max_length=100)
     channel = models.CharField(max_length=30)
+    # The connected account that sends it; none for channels without a live connector
+    # (imported history, the demo's recorded channels): those sends are only recorded.
+    account = models.ForeignKey(
+        "connectors.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -46,6 +51,12 @@ class OutboxMessage(models.Model):
                 fields=["available_at", "id"],
                 name="outbox_pending_idx",
                 condition=Q(status="pending"),
+            ),
+            # The per-account sending budget counts recent sends of one account.
+            models.Index(
+                fields=["account", "sent_at"],
+                name="outbox_account_sent_idx",
+                condition=Q(status="sent"),
             ),
         ]
 

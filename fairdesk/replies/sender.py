@@ -2,9 +2,21 @@
 
 Claiming is atomic and shared with the inbound pipeline (``fairdesk.inbound.claims``:
 PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite a conditional UPDATE with a claim token).
-A claim counts as an attempt. Each claimed row is sent, marked SENT and
-applied to its case in ONE transaction, so a row that is SENT is never sent again.
-A failure backs off exponentially and the row is DEAD after ``MAX_ATTEMPTS``.
+A claim counts as an attempt. The platform call happens outside any transaction (a
+slow platform never holds the database); then the row is marked SENT and applied to its
+case in ONE transaction that also checks the claim is still ours.
+
+Safe to kill at any instant: a worker killed after the platform accepted a reply but
+before the commit leaves the row claimed; when its lease runs out the row is claimed
+again and, before sending, the connector reconciles (``find_sent``: the platform's
+idempotency key, or a look for its own reply among the account's recent posts) so a
+reply is never posted twice.
+
+A 429 (``RateLimited``) is not an attempt: the row and every other reply of that account
+wait until the platform's reset time, and so do they when our own per-account budget
+(``Connector.rate_limit``) is spent; nothing spins. Other failures back off
+exponentially; the row is DEAD after ``MAX_ATTEMPTS``, or at once when the platform
+refused it for good (``PermanentSendError``).
 """
 
 import logging
@@ -12,13 +24,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from fairdesk.cases.lifecycle import DEADLINE_FIELDS, apply_response, refresh_deadlines
-from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Message
+from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message
+from fairdesk.connectors import registry
+from fairdesk.connectors.base import Connector, PermanentSendError, RateLimited
+from fairdesk.connectors.models import Channel
+from fairdesk.connectors.queries import sending_account
 from fairdesk.inbound.claims import LostClaim, claim, reclaim_expired, release_done
 from fairdesk.replies.models import OutboxMessage
+from fairdesk.replies.outbound import build_request
 from fairdesk.routing.queries import targets_table
 
 logger = logging.getLogger(__name__)
@@ -28,23 +45,21 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 
-Sender = Callable[[OutboxMessage, Message], str]
-"""Delivers one message on its channel and returns the platform's external id."""
+
+class Deferred(Exception):
+    """The account may not send now (429 earlier, or its budget is spent): wait."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
 
 
-def record_send(outbox: OutboxMessage, message: Message) -> str:
-    """Stand-in for channels without a live connector yet: records the send, delivers nothing."""
+def record_send(outbox: OutboxMessage) -> str:
+    """Channels without a connected account (imported history, the demo's recorded
+    channels): the send is recorded, nothing is delivered."""
     logger.info("recorded send %s on %s", outbox.idempotency_key, outbox.channel)
     return f"fd-{outbox.idempotency_key}"
-
-
-# Per-channel senders. Imported channels have no live connector yet; the real ones
-# register here when they land.
-SENDERS: dict[str, Sender] = {}
-
-
-def sender_for(channel: str) -> Sender:
-    return SENDERS.get(channel, record_send)
 
 
 def send_pending(*, limit: int = 100, should_stop: Callable[[], bool] | None = None) -> int:
@@ -64,6 +79,8 @@ def send_pending(*, limit: int = 100, should_stop: Callable[[], bool] | None = N
             sent += _send_one(outbox_id=outbox_id, token=token)
         except LostClaim:
             logger.warning("outbox %s was reclaimed by another worker", outbox_id)
+        except Deferred as wait:
+            _defer(outbox_id=outbox_id, token=token, until=wait.until, reason=wait.reason)
         except Exception as error:
             logger.exception("sending outbox %s failed", outbox_id)
             _record_failure(outbox_id=outbox_id, token=token, error=error)
@@ -72,9 +89,7 @@ def send_pending(*, limit: int = 100, should_stop: Callable[[], bool] | None = N
 
 def release(*, token: str, ids: list[int]) -> None:
     """Give claimed rows back untouched (shutdown between rows); the claim cost no attempt."""
-    OutboxMessage.objects.filter(
-        id__in=ids, claim_token=token, status=OutboxMessage.Status.SENDING
-    ).update(
+    _unclaim(token=token, ids=ids).update(
         status=OutboxMessage.Status.PENDING,
         claim_token="",
         lease_until=None,
@@ -82,22 +97,73 @@ def release(*, token: str, ids: list[int]) -> None:
     )
 
 
+def _unclaim(*, token: str, ids: list[int]) -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.filter(
+        id__in=ids, claim_token=token, status=OutboxMessage.Status.SENDING
+    )
+
+
 def _send_one(*, outbox_id: int, token: str) -> int:
+    outbox = (
+        OutboxMessage.objects.select_related("message", "case", "account")
+        .filter(pk=outbox_id, claim_token=token, status=OutboxMessage.Status.SENDING)
+        .first()
+    )
+    if outbox is None:  # the lease ran out and another worker took the row
+        raise LostClaim(f"outbox {outbox_id}")
+    account = outbox.account or sending_account(
+        workspace_id=outbox.workspace_id, channel=outbox.channel
+    )
+    connector = registry.connector(account.kind) if account is not None else None
+    if account is None or connector is None:
+        external_id = record_send(outbox)
+    else:
+        outbox.account = account
+        external_id = _deliver(outbox, account, connector)
+    _commit_sent(outbox=outbox, token=token, external_id=external_id)
+    return 1
+
+
+def _deliver(outbox: OutboxMessage, channel: Channel, connector: Connector) -> str:
+    """Post through the connector, unless an earlier attempt already did (reconcile)."""
+    now = timezone.now()
+    if channel.send_blocked_until is not None and channel.send_blocked_until > now:
+        raise Deferred(channel.send_blocked_until, "the platform asked us to wait")
+    budget_until = _budget_spent_until(channel, connector, now)
+    if budget_until is not None:
+        raise Deferred(budget_until, "this account's sending budget is spent")
+    account = registry.account(channel)
+    request = build_request(outbox)
+    if outbox.attempts > 1 and not connector.idempotent_send:
+        found = connector.find_sent(account, request)
+        if found is not None:
+            logger.info("outbox %s was already posted as %s", outbox.pk, found)
+            return found
+    try:
+        return connector.send(account, request)
+    except RateLimited as limited:
+        Channel.objects.filter(pk=channel.pk).update(send_blocked_until=limited.retry_at)
+        raise Deferred(limited.retry_at, str(limited)) from limited
+
+
+def _budget_spent_until(channel: Channel, connector: Connector, now: datetime) -> datetime | None:
+    """When the account may send again under its own budget, or None if it may now."""
+    limit = connector.rate_limit
+    if limit is None:
+        return None
+    recent = OutboxMessage.objects.filter(
+        account=channel, status=OutboxMessage.Status.SENT, sent_at__gt=now - limit.window
+    ).order_by("-sent_at")
+    times = list(recent.values_list("sent_at", flat=True)[: limit.posts])
+    if len(times) < limit.posts:
+        return None
+    oldest = times[-1]
+    return oldest + limit.window if oldest is not None else None
+
+
+def _commit_sent(*, outbox: OutboxMessage, token: str, external_id: str) -> None:
+    now = timezone.now()
     with transaction.atomic():
-        outbox = (
-            OutboxMessage.objects.select_for_update()
-            .select_related("message")
-            .filter(pk=outbox_id, claim_token=token, status=OutboxMessage.Status.SENDING)
-            .first()
-        )
-        if outbox is None:  # the lease ran out and another worker took the row
-            raise LostClaim(f"outbox {outbox_id}")
-        message = outbox.message
-        external_id = sender_for(outbox.channel)(outbox, message)
-        now = timezone.now()
-        message.external_id = external_id
-        message.delivery_status = DeliveryStatus.SENT
-        message.save(update_fields=["external_id", "delivery_status"])
         release_done(
             OutboxMessage,
             token=token,
@@ -108,10 +174,35 @@ def _send_one(*, outbox_id: int, token: str) -> int:
                 "claim_token": "",
                 "lease_until": None,
                 "last_error": "",
+                "account_id": outbox.account_id,
             },
         )
+        # The platform's echo of this very reply (a webhook can beat this commit) was
+        # stored as its own outbound message: ours is the one that stays.
+        Message.objects.filter(
+            workspace_id=outbox.workspace_id,
+            channel=outbox.message.channel,
+            external_id=external_id,
+            direction=Direction.OUTBOUND,
+        ).exclude(pk=outbox.message_id).delete()
+        Message.objects.filter(pk=outbox.message_id).update(
+            external_id=external_id, delivery_status=DeliveryStatus.SENT
+        )
+        if outbox.account is not None:
+            Channel.objects.filter(pk=outbox.account.pk).update(last_sent_at=now)
         _apply_to_case(outbox=outbox, external_id=external_id, at=now)
-    return 1
+
+
+def _defer(*, outbox_id: int, token: str, until: datetime, reason: str) -> None:
+    """Put a row back until ``until`` without counting the attempt."""
+    _unclaim(token=token, ids=[outbox_id]).update(
+        status=OutboxMessage.Status.PENDING,
+        claim_token="",
+        lease_until=None,
+        attempts=F("attempts") - 1,
+        available_at=until,
+        last_error=f"waiting: {reason}"[:2000],
+    )
 
 
 def _apply_to_case(*, outbox: OutboxMessage, external_id: str, at: datetime) -> None:
@@ -149,7 +240,7 @@ def _record_failure(*, outbox_id: int, token: str, error: Exception) -> None:
         outbox.last_error = f"{type(error).__name__}: {error}"[:2000]
         outbox.claim_token = ""
         outbox.lease_until = None
-        if outbox.attempts >= MAX_ATTEMPTS:
+        if outbox.attempts >= MAX_ATTEMPTS or isinstance(error, PermanentSendError):
             outbox.status = OutboxMessage.Status.DEAD
             Message.objects.filter(pk=outbox.message_id).update(
                 delivery_status=DeliveryStatus.FAILED
