@@ -1,6 +1,8 @@
 """Typed inputs of the agent workspace pages."""
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django import forms
 
@@ -29,6 +31,12 @@ class ReplyForm(forms.Form):
         initial=Visibility.PUBLIC.value,
         widget=forms.RadioSelect,
     )
+    channel = forms.ChoiceField(
+        label="Private channel",
+        required=False,
+        choices=[("", "Where the customer last wrote privately")],
+        help_text="Moving to a private channel keeps this case, its history and deadlines.",
+    )
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
     send_anyway = forms.BooleanField(label="Send anyway — logged", required=False)
     action = forms.ChoiceField(
@@ -37,6 +45,12 @@ class ReplyForm(forms.Form):
         widget=forms.HiddenInput,
     )
 
+    def __init__(self, *args: Any, private_channels: Sequence[tuple[str, str]] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        field = self.fields["channel"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Where the customer last wrote privately"), *private_channels]
+
     @classmethod
-    def fresh(cls) -> "ReplyForm":
-        return cls(initial={"idempotency_key": uuid.uuid4()})
+    def fresh(cls, *, private_channels: Sequence[tuple[str, str]] = ()) -> "ReplyForm":
+        return cls(initial={"idempotency_key": uuid.uuid4()}, private_channels=private_channels)

@@ -27,6 +27,7 @@ from fairdesk.replies.services import (
     ReplyInvalid,
     ToneBlocked,
     approve_held_reply,
+    private_channels,
     request_override,
     send_with_override,
     submit_reply,
@@ -69,7 +70,7 @@ def queue(request: HttpRequest, *, agent: Agent) -> HttpResponse:
 @agent_required
 def case_detail(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
     case = case_for(workspace=agent.workspace, public_id=public_id)
-    context = _case_context(case=case, agent=agent, form=ReplyForm.fresh())
+    context = _case_context(case=case, agent=agent, form=_fresh_form(case))
     return _full_page(request, case=case, context=context, status=200)
 
 
@@ -77,7 +78,7 @@ def case_detail(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> 
 @agent_required
 def reply(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
     case = case_for(workspace=agent.workspace, public_id=public_id)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, private_channels=_channel_choices(case))
     blocked: ToneVerdict | None = None
     if form.is_valid():
         try:
@@ -111,6 +112,7 @@ def _send(*, form: ReplyForm, case: Case, agent: Agent, action: str) -> OutboxMe
         "text": form.cleaned_data["text"],
         "visibility": form.cleaned_data["visibility"],
         "idempotency_key": str(form.cleaned_data["idempotency_key"]),
+        "channel": form.cleaned_data["channel"] or "",
     }
     if form.cleaned_data["send_anyway"]:
         return send_with_override(supervisor=agent, **fields)
@@ -119,13 +121,39 @@ def _send(*, form: ReplyForm, case: Case, agent: Agent, action: str) -> OutboxMe
     return submit_reply(agent=agent, **fields)
 
 
+CHANNEL_LABELS = {
+    "x": "Direct message on X",
+    "facebook": "Messenger",
+    "messenger": "Messenger",
+    "instagram": "Instagram Direct",
+    "mastodon": "Mastodon direct post",
+    "bluesky": "Bluesky chat",
+    "email": "E-mail",
+}
+
+
+def _channel_choices(case: Case) -> list[tuple[str, str]]:
+    """The customer's private channels, labelled with the identity a message goes to."""
+    return [
+        (
+            channel,
+            f"{CHANNEL_LABELS.get(channel, channel)} — {identity.handle or identity.external_id}",
+        )
+        for channel, identity in private_channels(case)
+    ]
+
+
+def _fresh_form(case: Case) -> ReplyForm:
+    return ReplyForm.fresh(private_channels=_channel_choices(case))
+
+
 def _is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
 
 def _after_write(request: HttpRequest, *, case: Case, agent: Agent) -> HttpResponse:
     if _is_htmx(request):
-        context = _case_context(case=case, agent=agent, form=ReplyForm.fresh())
+        context = _case_context(case=case, agent=agent, form=_fresh_form(case))
         return render(request, "cases/_work.html", context)
     return redirect("case", public_id=case.public_id)
 

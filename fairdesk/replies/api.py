@@ -19,6 +19,12 @@ router = Router()
 class ReplyIn(Schema):
     text: str = Field(min_length=1, max_length=10_000)
     visibility: Literal["public", "private"]
+    channel: str = Field(
+        default="",
+        max_length=30,
+        description="Private replies only: the customer's channel to move to "
+        "(x, facebook, instagram, mastodon, bluesky, email); empty = where they last wrote.",
+    )
     idempotency_key: str = Field(
         min_length=8,
         max_length=100,
@@ -95,6 +101,7 @@ def create_reply(request: Any, public_id: uuid.UUID, body: ReplyIn) -> tuple[int
             text=body.text,
             visibility=body.visibility,
             idempotency_key=body.idempotency_key,
+            channel=body.channel,
         )
     except ToneBlocked as blocked:
         verdict = blocked.verdict

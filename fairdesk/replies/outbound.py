@@ -6,6 +6,7 @@ from fairdesk.cases.models import Direction, Message
 from fairdesk.connectors.base import OutboundRequest, Recipient
 from fairdesk.contacts.models import ContactIdentity
 from fairdesk.replies.models import OutboxMessage
+from fairdesk.replies.services import private_channels
 
 THREAD_LIMIT = 50
 
@@ -27,9 +28,22 @@ def build_request(outbox: OutboxMessage) -> OutboundRequest:
         channel=message.channel,
         in_reply_to=message.in_reply_to,
         thread=tuple(str(external_id) for external_id in thread),
-        recipient=_recipient(on_channel),
+        recipient=_recipient(on_channel) or _contact_identity(outbox),
         subject=outbox.case.subject,
         brand_handle=message.brand_handle,
+    )
+
+
+def _contact_identity(outbox: OutboxMessage) -> Recipient | None:
+    """A private message moved to a channel the customer has not written on in this
+    case (e.g. from a public post to e-mail): their identity on that channel."""
+    identity = dict(private_channels(outbox.case)).get(outbox.message.channel)
+    if identity is None:
+        return None
+    return Recipient(
+        external_id=identity.external_id,
+        handle=identity.handle,
+        display_name=identity.display_name,
     )
 
 

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message, Visibility
+from fairdesk.contacts.models import ContactIdentity
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.triage import check_tone
 from fairdesk.triage.types import ToneVerdict
@@ -20,6 +21,9 @@ from fairdesk.workspaces.models import Agent
 
 MAX_REPLY_CHARS = 10_000
 REPLY_VISIBILITIES = (Visibility.PUBLIC, Visibility.PRIVATE)
+# Platforms with private messages: DMs, Messenger, Instagram Direct, Mastodon direct
+# posts, Bluesky chat, e-mail.
+PRIVATE_CHANNELS = ("x", "facebook", "messenger", "instagram", "mastodon", "bluesky", "email")
 
 
 class ReplyInvalid(ValueError):
@@ -35,7 +39,13 @@ class ToneBlocked(Exception):
 
 
 def submit_reply(
-    *, case: Case, agent: Agent, text: str, visibility: str, idempotency_key: str
+    *,
+    case: Case,
+    agent: Agent,
+    text: str,
+    visibility: str,
+    idempotency_key: str,
+    channel: str = "",
 ) -> OutboxMessage:
     """Queue a reply that passes the tone guard; raise ``ToneBlocked`` otherwise.
 
@@ -45,6 +55,7 @@ def submit_reply(
     if isinstance(draft, OutboxMessage):
         return draft
     body, key, verdict = draft
+    channel = _checked_channel(case=case, visibility=visibility, channel=channel)
     if not verdict.allowed:
         _log_blocked(case=case, agent=agent, verdict=verdict)
         raise ToneBlocked(verdict)
@@ -53,6 +64,7 @@ def submit_reply(
         author=agent,
         body=body,
         visibility=visibility,
+        channel=channel,
         key=key,
         verdict=verdict,
         status=OutboxMessage.Status.PENDING,
@@ -60,19 +72,27 @@ def submit_reply(
 
 
 def request_override(
-    *, case: Case, agent: Agent, text: str, visibility: str, idempotency_key: str
+    *,
+    case: Case,
+    agent: Agent,
+    text: str,
+    visibility: str,
+    idempotency_key: str,
+    channel: str = "",
 ) -> OutboxMessage:
     """Hold a blocked reply until a supervisor approves it (``approve_held_reply``)."""
     draft = _draft(case=case, agent=agent, text=text, visibility=visibility, key=idempotency_key)
     if isinstance(draft, OutboxMessage):
         return draft
     body, key, verdict = draft
+    channel = _checked_channel(case=case, visibility=visibility, channel=channel)
     status = OutboxMessage.Status.PENDING if verdict.allowed else OutboxMessage.Status.HELD
     return _queue(
         case=case,
         author=agent,
         body=body,
         visibility=visibility,
+        channel=channel,
         key=key,
         verdict=verdict,
         status=status,
@@ -80,7 +100,13 @@ def request_override(
 
 
 def send_with_override(
-    *, case: Case, supervisor: Agent, text: str, visibility: str, idempotency_key: str
+    *,
+    case: Case,
+    supervisor: Agent,
+    text: str,
+    visibility: str,
+    idempotency_key: str,
+    channel: str = "",
 ) -> OutboxMessage:
     """A supervisor's own blocked reply, sent anyway: logged with them as author and approver."""
     if not supervisor.can_override_tone:
@@ -91,11 +117,13 @@ def send_with_override(
     if isinstance(draft, OutboxMessage):
         return draft
     body, key, verdict = draft
+    channel = _checked_channel(case=case, visibility=visibility, channel=channel)
     return _queue(
         case=case,
         author=supervisor,
         body=body,
         visibility=visibility,
+        channel=channel,
         key=key,
         verdict=verdict,
         status=OutboxMessage.Status.PENDING,
@@ -182,6 +210,7 @@ def _queue(
     author: Agent,
     body: str,
     visibility: str,
+    channel: str,
     key: str,
     verdict: ToneVerdict,
     status: str,
@@ -195,6 +224,7 @@ def _queue(
                 author=author,
                 body=body,
                 visibility=visibility,
+                channel=channel,
                 key=key,
                 verdict=verdict,
                 status=status,
@@ -213,6 +243,7 @@ def _write_queued(
     author: Agent,
     body: str,
     visibility: str,
+    channel: str,
     key: str,
     verdict: ToneVerdict,
     status: str,
@@ -220,7 +251,7 @@ def _write_queued(
 ) -> OutboxMessage:
     now = timezone.now()
     held = status == OutboxMessage.Status.HELD
-    channel, in_reply_to = answer_channel(case=case, visibility=visibility)
+    channel, in_reply_to = answer_channel(case=case, visibility=visibility, channel=channel)
     message = Message.objects.create(
         workspace_id=case.workspace_id,
         case=case,
@@ -272,20 +303,65 @@ def _write_queued(
     return outbox
 
 
-def answer_channel(*, case: Case, visibility: str) -> tuple[str, str]:
+def answer_channel(*, case: Case, visibility: str, channel: str = "") -> tuple[str, str]:
     """Where a reply goes, and the external id of the inbound message it answers.
 
-    Public: the channel of the latest public inbound message. Private: the latest private
-    inbound channel, else the channel the case started on.
+    Public: the channel of the latest public inbound message. Private: the channel the
+    agent chose (one of ``private_channels``), else the latest private inbound channel,
+    else the channel the case started on. A private channel the customer has not written
+    on in this case starts a new thread there (nothing to answer); the case, its
+    timeline and its deadlines carry on unchanged.
     """
     inbound = Message.objects.filter(case=case, direction=Direction.INBOUND).order_by(
         "-sent_at", "-id"
     )
-    latest = inbound.filter(visibility=visibility).values_list("channel", flat=True).first()
-    channel = latest or case.origin_channel
+    if not channel:
+        latest = inbound.filter(visibility=visibility).values_list("channel", flat=True).first()
+        channel = latest or case.origin_channel
+    # The latest message on that channel of the same visibility, else of any (a private
+    # reply to a public comment is a documented Meta feature; X DMs ignore it).
     answered = inbound.filter(channel=channel).exclude(external_id=None)
-    in_reply_to = answered.values_list("external_id", flat=True).first() or ""
+    in_reply_to = (
+        answered.filter(visibility=visibility).values_list("external_id", flat=True).first()
+        or answered.values_list("external_id", flat=True).first()
+        or ""
+    )
     return channel, in_reply_to
+
+
+def private_channels(case: Case) -> list[tuple[str, ContactIdentity]]:
+    """The channels a private message to this case's customer can go out on: one per
+    channel where the contact has an identity and the platform has private messages."""
+    identities = ContactIdentity.objects.filter(
+        contact_id=case.contact_id, channel__in=PRIVATE_CHANNELS
+    ).order_by("channel", "-updated_at", "-id")
+    chosen: dict[str, ContactIdentity] = {}
+    for identity in identities:
+        chosen.setdefault(identity.channel, identity)
+    email = case.contact.email
+    if "email" not in chosen and email:  # known from a web form, a portal sign-in, …
+        chosen["email"] = ContactIdentity(
+            workspace_id=case.workspace_id,
+            contact_id=case.contact_id,
+            channel="email",
+            external_id=email,
+            handle=email,
+        )
+    return sorted(chosen.items())
+
+
+def _checked_channel(*, case: Case, visibility: str, channel: str) -> str:
+    """The agent's choice of private channel, refused unless the customer is there."""
+    channel = (channel or "").strip()
+    if not channel:
+        return ""
+    if visibility != Visibility.PRIVATE:
+        raise ReplyInvalid(
+            "A public reply goes to the public thread; choose private to pick a channel."
+        )
+    if channel not in {name for name, _ in private_channels(case)}:
+        raise ReplyInvalid("This customer cannot be reached privately on that channel.")
+    return channel
 
 
 def verdict_dict(verdict: ToneVerdict) -> dict[str, Any]:

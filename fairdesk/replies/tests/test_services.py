@@ -66,7 +66,7 @@ def test_reply_channels(workspace: Workspace, agent: Agent) -> None:
     public = submit_reply(
         case=case, agent=agent, text="q", visibility="public", idempotency_key="q"
     )
-    assert (public.channel, public.message.in_reply_to) == ("x", "dm-1")
+    assert (public.channel, public.message.in_reply_to) == ("x", "tw-1")  # not the DM
 
 
 def test_private_reply_without_private_inbound_uses_origin(
