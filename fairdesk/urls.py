@@ -7,5 +7,6 @@ urlpatterns = [
     path("insights/", include("fairdesk.insights.urls")),
     path("failed-events/", include("fairdesk.inbound.urls")),
     path("webhooks/", include("fairdesk.connectors.urls")),
+    path("settings/channels/", include("fairdesk.connectors.settings_urls")),
     path("", include("fairdesk.api_urls")),
 ]

@@ -51,6 +51,21 @@ def create_channel(
     return channel
 
 
+def update_channel(
+    *, channel: Channel, name: str, config: dict[str, Any], credentials: dict[str, Any]
+) -> Channel:
+    """New name and configuration (validated for the kind); the given secrets replace
+    those of the same name, the others are kept."""
+    channel.name = name
+    channel.config = validate_config(channel.kind, config)
+    if credentials:
+        channel.credentials_encrypted = secrets.encrypt(
+            {**secrets.credentials(channel), **credentials}
+        )
+    channel.save(update_fields=["name", "config", "credentials_encrypted", "updated_at"])
+    return channel
+
+
 def record_error(*, channel: Channel, error: str) -> None:
     """Remember the channel's latest ingest error (shown to admins as its health)."""
     Channel.objects.filter(pk=channel.pk).update(
