@@ -19,21 +19,37 @@ class ChannelConfig(BaseModel):
 
 
 class XConfig(ChannelConfig):
-    """An X account subscribed through the Account Activity API."""
+    """An X account subscribed through the Account Activity API. Replies, reconciliation
+    and mention backfill go to the v2 API at ``api_base`` (a stand-in's loopback URL in
+    tests and the demo)."""
 
     brand_user_id: NumericId
     brand_handle: Handle = ""
+    api_base: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, max_length=200, pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+/?$"
+        ),
+    ] = "https://api.x.com"
 
 
 class MetaConfig(ChannelConfig):
     """A Facebook Page (feed comments, Messenger) and optionally its Instagram account,
-    subscribed through Meta Graph webhooks. The app secret and the verify token are
-    credentials, not configuration."""
+    subscribed through Meta Graph webhooks. The app secret, the verify token and the Page
+    access token are credentials, not configuration. Replies and reconciliation go to the
+    Graph API at ``api_base`` / ``graph_version`` (a stand-in's loopback URL in tests)."""
 
     page_id: NumericId
     page_name: Handle = ""
     instagram_account_id: NumericId | None = None
     instagram_username: Handle = ""
+    api_base: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, max_length=200, pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+/?$"
+        ),
+    ] = "https://graph.facebook.com"
+    graph_version: Annotated[str, StringConstraints(pattern=r"^v[0-9]{1,3}\.[0-9]{1,2}$")] = "v25.0"
 
 
 # The kinds configured here predate per-connector modules; newer connectors declare

@@ -2,9 +2,12 @@
 
 from fairdesk.connectors.models import Channel
 
-# Message channels served by accounts of another kind: a Facebook Page channel with an
-# Instagram business account also answers on Instagram.
-SERVING_KINDS: dict[str, tuple[str, ...]] = {"instagram": ("instagram", "facebook")}
+# Message channels served by accounts of another kind: a Facebook Page channel answers
+# Messenger, and with an Instagram business account also answers on Instagram.
+SERVING_KINDS: dict[str, tuple[str, ...]] = {
+    "instagram": ("instagram", "facebook"),
+    "messenger": ("facebook",),
+}
 
 
 def sending_account(*, workspace_id: int, channel: str) -> Channel | None:
@@ -13,6 +16,9 @@ def sending_account(*, workspace_id: int, channel: str) -> Channel | None:
     kinds = SERVING_KINDS.get(channel, (channel,))
     candidates = Channel.objects.filter(workspace_id=workspace_id, kind__in=kinds).order_by("id")
     for candidate in candidates:
-        if candidate.kind == channel or (candidate.config or {}).get("instagram_account_id"):
+        # A Facebook Page answers on Instagram only with an Instagram account configured.
+        if channel != "instagram" or candidate.kind == channel:
+            return candidate
+        if (candidate.config or {}).get("instagram_account_id"):
             return candidate
     return None

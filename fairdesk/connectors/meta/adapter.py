@@ -18,6 +18,9 @@ from typing import Any
 from fairdesk.connectors.payloads import PayloadError, interchange, objects
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+# Page feed items that are something a person wrote: comments, and posts on the Page,
+# which Meta announces by kind (a text post is "status", a photo post "photo", …).
+FEED_ITEMS = frozenset({"comment", "post", "status", "photo", "video", "share", "link"})
 MAX_CHALLENGE_CHARS = 200
 
 
@@ -88,7 +91,7 @@ def _entry_records(
             continue
         field = change.get("field")
         if kind == "page" and field == "feed" and value.get("verb", "add") == "add":
-            if value.get("item") in {"comment", "post"}:
+            if value.get("item") in FEED_ITEMS:
                 records.append(_feed_record(value, account=account, brand=brand))
         elif kind == "instagram" and field == "comments":
             records.append(_ig_comment_record(value, entry, account=account, brand=brand))

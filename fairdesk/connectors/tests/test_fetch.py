@@ -10,10 +10,10 @@ PRIVATE = {"internal.example": "10.0.0.5", "meta.example": "169.254.169.254"}
 
 
 def resolver(host: str, port: int) -> list[str]:
-    table = {**PUBLIC, **PRIVATE, "mixed.example": None}
     if host == "mixed.example":
         return ["93.184.216.34", "192.168.1.10"]
-    return [table[host]] if table.get(host) else system_resolver(host, port)
+    known = {**PUBLIC, **PRIVATE}.get(host)
+    return [known] if known else system_resolver(host, port)
 
 
 def platform(routes: dict[str, httpx.Response], seen: list[str]) -> httpx.MockTransport:

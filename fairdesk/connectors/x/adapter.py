@@ -3,11 +3,14 @@
 Built against the documented protocol. The CRC ``response_token`` and the
 ``x-twitter-webhooks-signature`` header are both ``sha256=`` + base64 of an HMAC-SHA256
 keyed with the app's consumer secret (of the ``crc_token``; of the raw request body).
+X delivers text HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``); it is stored unescaped, as
+the customer wrote it (and as the v2 API poll stores it), and escaped again where shown.
 Every value in a payload is hostile input; each record returned has passed
 ``InterchangeMessage`` validation.
 """
 
 import base64
+import html
 import hashlib
 import hmac
 from datetime import UTC, datetime
@@ -89,7 +92,7 @@ def _tweet_record(
         "visibility": "public",
         "created_at": created.isoformat(),
         "author": author,
-        "text": text,
+        "text": html.unescape(text),
         "in_reply_to": tweet.get("in_reply_to_status_id_str") or None,
         "brand_handle": (author["handle"] or brand_handle) if outbound else brand_handle,
     }
@@ -115,7 +118,7 @@ def _dm_record(
         "visibility": "private",
         "created_at": created.isoformat(),
         "author": author,
-        "text": create["message_data"]["text"],
+        "text": html.unescape(create["message_data"]["text"]),
         "in_reply_to": None,
         "brand_handle": (author["handle"] or brand_handle) if outbound else brand_handle,
     }

@@ -1,0 +1,342 @@
+"""X on loopback: the v2 endpoints the X connector calls, kept in memory.
+
+Accounts (``add_account``) are users with an OAuth 2.0 access token; a request with any
+other bearer token is answered 401 like X does. Posts get increasing snowflake-like ids;
+the user tweet timeline and the mention timeline return what was posted or seeded
+(``add_mention``, ``add_tweet``), newest first, with ``since_id``, ``max_results`` and
+``pagination_token`` paging and only the requested ``tweet.fields``. Text is returned
+HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``) as X returns it. Tests and ``fairdesk demo``
+seed customers' mentions here and read what the brand posted.
+"""
+
+import html
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fairdesk.connectors.standin import Request, Response, StandIn
+
+FIRST_ID = 1_860_000_000_000_000_000
+ID_STEP = 4096  # the low bits of a snowflake: ids grow and leave gaps like X's
+EPOCH = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+ALWAYS_FIELDS = ("id", "text", "edit_history_tweet_ids")
+TIMELINE_LIMITS = (5, 100)
+DM_LIMITS = (1, 100)
+
+
+def problem(status: int, title: str, detail: str) -> Response:
+    """An error in X's RFC 7807 problem shape."""
+    body = {"title": title, "detail": detail, "type": "about:blank", "status": status}
+    return Response(status, body)
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    name: str
+    followers: int = 0
+
+
+@dataclass
+class Tweet:
+    id: str
+    author_id: str
+    text: str
+    created_at: datetime
+    in_reply_to: str | None = None
+    in_reply_to_user_id: str | None = None
+    conversation_id: str = ""
+
+    def as_json(self, fields: set[str]) -> dict[str, Any]:
+        full: dict[str, Any] = {
+            "id": self.id,
+            "text": html.escape(self.text, quote=False),
+            "edit_history_tweet_ids": [self.id],
+            "author_id": self.author_id,
+            "created_at": self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "conversation_id": self.conversation_id or self.id,
+        }
+        if self.in_reply_to is not None:
+            full["referenced_tweets"] = [{"type": "replied_to", "id": self.in_reply_to}]
+        if self.in_reply_to_user_id is not None:
+            full["in_reply_to_user_id"] = self.in_reply_to_user_id
+        return {k: v for k, v in full.items() if k in fields or k in ALWAYS_FIELDS}
+
+
+@dataclass
+class DmEvent:
+    id: str
+    sender_id: str
+    participant_ids: tuple[str, str]
+    text: str
+    created_at: datetime
+
+    @property
+    def conversation_id(self) -> str:
+        return "-".join(sorted(self.participant_ids, key=int))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_type": "MessageCreate",
+            "text": self.text,
+            "sender_id": self.sender_id,
+            "dm_conversation_id": self.conversation_id,
+            "created_at": self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class XStandIn(StandIn):
+    def __init__(self) -> None:
+        super().__init__()
+        self.users: dict[str, User] = {}
+        self.tokens: dict[str, str] = {}  # access token → user id
+        self.tweets: list[Tweet] = []
+        self.dm_events: list[DmEvent] = []
+        self._ids = itertools.count(FIRST_ID, ID_STEP)
+        self.route("POST", r"/2/tweets", self.create_tweet)
+        self.route("POST", r"/2/dm_conversations/with/(?P<participant>\d+)/messages", self.send_dm)
+        self.route("GET", r"/2/users/(?P<user>\d+)/tweets", self.user_tweets)
+        self.route("GET", r"/2/users/(?P<user>\d+)/mentions", self.user_mentions)
+        self.route(
+            "GET", r"/2/dm_conversations/with/(?P<participant>\d+)/dm_events", self.conversation
+        )
+
+    # -- seeding ------------------------------------------------------------------------
+    def add_user(self, *, user_id: str, username: str, name: str = "", followers: int = 0) -> User:
+        user = User(id=user_id, username=username, name=name or username, followers=followers)
+        with self.lock:
+            self.users[user_id] = user
+        return user
+
+    def add_account(self, *, user_id: str, username: str, token: str, name: str = "") -> User:
+        """A brand account whose OAuth 2.0 user access token is ``token``."""
+        user = self.add_user(user_id=user_id, username=username, name=name)
+        with self.lock:
+            self.tokens[token] = user_id
+        return user
+
+    def add_tweet(
+        self,
+        *,
+        author_id: str,
+        text: str,
+        in_reply_to: str | None = None,
+        tweet_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Tweet:
+        """A tweet as if posted on X; ``tweet_id`` and ``created_at`` replay a known one."""
+        with self.lock:
+            return self._post(
+                author_id=author_id,
+                text=text,
+                in_reply_to=in_reply_to,
+                tweet_id=tweet_id,
+                created_at=created_at,
+            )
+
+    def add_mention(
+        self,
+        *,
+        of: str,
+        author_id: str,
+        text: str,
+        in_reply_to: str | None = None,
+        tweet_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Tweet:
+        """A tweet by ``author_id`` mentioning account ``of`` (``@username`` is put in
+        front of ``text`` unless it is already there)."""
+        handle = "@" + self.users[of].username
+        if handle.lower() not in text.lower():
+            text = f"{handle} {text}"
+        return self.add_tweet(
+            author_id=author_id,
+            text=text,
+            in_reply_to=in_reply_to,
+            tweet_id=tweet_id,
+            created_at=created_at,
+        )
+
+    def posted_by(self, user_id: str) -> list[Tweet]:
+        with self.lock:
+            return [t for t in self.tweets if t.author_id == user_id]
+
+    def dms_from(self, user_id: str) -> list[DmEvent]:
+        with self.lock:
+            return [e for e in self.dm_events if e.sender_id == user_id]
+
+    # -- endpoints ----------------------------------------------------------------------
+    def create_tweet(self, request: Request) -> Response:
+        me, body = self._caller(request), _json_body(request)
+        if me is None:
+            return _unauthorized()
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text:
+            return problem(400, "Invalid Request", "The `text` field is required.")
+        reply = body.get("reply") or {}
+        target = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+        if target is not None and not str(target).isdigit():
+            return problem(400, "Invalid Request", "`in_reply_to_tweet_id` is not a tweet id.")
+        with self.lock:
+            tweet = self._post(author_id=me, text=text, in_reply_to=target)
+        return Response(201, {"data": {"id": tweet.id, "text": tweet.as_json(set())["text"]}})
+
+    def send_dm(self, request: Request) -> Response:
+        me, body = self._caller(request), _json_body(request)
+        if me is None:
+            return _unauthorized()
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text:
+            return problem(400, "Invalid Request", "The `text` field is required.")
+        participant = request.params["participant"]
+        with self.lock:
+            event = DmEvent(
+                id=self._next_id(),
+                sender_id=me,
+                participant_ids=(me, participant),
+                text=text,
+                created_at=self._now(),
+            )
+            self.dm_events.append(event)
+        data = {"dm_conversation_id": event.conversation_id, "dm_event_id": event.id}
+        return Response(201, {"data": data})
+
+    def user_tweets(self, request: Request) -> Response:
+        user_id = request.params["user"]
+        return self._timeline(request, lambda t: t.author_id == user_id)
+
+    def user_mentions(self, request: Request) -> Response:
+        user = self.users.get(request.params["user"])
+        if user is None:
+            return problem(404, "Not Found Error", "Could not find user.")
+        handle = re.compile(rf"@{re.escape(user.username)}\b", re.IGNORECASE)
+        return self._timeline(request, lambda t: handle.search(t.text) is not None)
+
+    def conversation(self, request: Request) -> Response:
+        me = self._caller(request)
+        if me is None:
+            return _unauthorized()
+        limits = _page_size(request, DM_LIMITS)
+        if isinstance(limits, Response):
+            return limits
+        pair = {me, request.params["participant"]}
+        with self.lock:
+            events = [e for e in reversed(self.dm_events) if set(e.participant_ids) == pair]
+        page = _paginate(events, limits, request.arg("pagination_token"))
+        body: dict[str, Any] = {"meta": page.meta}
+        if page.items:
+            body["data"] = [e.as_json() for e in page.items]
+        return Response(200, body)
+
+    # -- internals ----------------------------------------------------------------------
+    def _caller(self, request: Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        with self.lock:
+            return self.tokens.get(token) if scheme == "Bearer" else None
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
+
+    def _now(self) -> datetime:
+        return EPOCH + timedelta(minutes=len(self.tweets) + len(self.dm_events))
+
+    def _post(
+        self,
+        *,
+        author_id: str,
+        text: str,
+        in_reply_to: str | None,
+        tweet_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Tweet:
+        parent = next((t for t in self.tweets if t.id == in_reply_to), None)
+        tweet = Tweet(
+            id=tweet_id or self._next_id(),
+            author_id=author_id,
+            text=text,
+            created_at=created_at or self._now(),
+            in_reply_to=in_reply_to,
+            in_reply_to_user_id=parent.author_id if parent is not None else None,
+            conversation_id=(parent.conversation_id or parent.id) if parent is not None else "",
+        )
+        self.tweets.append(tweet)
+        return tweet
+
+    def _newest_first(self) -> list[Tweet]:
+        return sorted(self.tweets, key=lambda t: int(t.id), reverse=True)
+
+    def _timeline(self, request: Request, wanted: Callable[[Tweet], bool]) -> Response:
+        if self._caller(request) is None:
+            return _unauthorized()
+        limits = _page_size(request, TIMELINE_LIMITS)
+        if isinstance(limits, Response):
+            return limits
+        since = int(request.arg("since_id") or 0)
+        with self.lock:
+            found = [t for t in self._newest_first() if wanted(t) and int(t.id) > since]
+        page = _paginate(found, limits, request.arg("pagination_token"))
+        fields = set(request.arg("tweet.fields").split(","))
+        body: dict[str, Any] = {"meta": page.meta}
+        if page.items:
+            body["data"] = [t.as_json(fields) for t in page.items]
+            page.meta.update(newest_id=page.items[0].id, oldest_id=page.items[-1].id)
+            body["includes"] = self._includes(request, page.items)
+        return Response(200, body)
+
+    def _includes(self, request: Request, tweets: list[Tweet]) -> dict[str, Any]:
+        if "author_id" not in request.arg("expansions").split(","):
+            return {}
+        metrics = "public_metrics" in request.arg("user.fields").split(",")
+        users = []
+        for author_id in dict.fromkeys(t.author_id for t in tweets):
+            user = self.users.get(author_id)
+            if user is None:
+                continue
+            entry: dict[str, Any] = {"id": user.id, "name": user.name, "username": user.username}
+            if metrics:
+                entry["public_metrics"] = {"followers_count": user.followers}
+            users.append(entry)
+        return {"users": users}
+
+
+def _json_body(request: Request) -> Any:
+    try:
+        return request.json()
+    except ValueError:
+        return None
+
+
+def _unauthorized() -> Response:
+    return problem(401, "Unauthorized", "Unauthorized")
+
+
+def _page_size(request: Request, limits: tuple[int, int]) -> int | Response:
+    raw = request.arg("max_results", "10")
+    low, high = limits
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        return problem(400, "Invalid Request", f"max_results must be between {low} and {high}")
+    return int(raw)
+
+
+def _paginate(items: list[Any], size: int, token: str) -> Page:
+    """Newest-first ``items`` after the page ``token`` names. A token is the id of the
+    first item of its page, so pages stay put when newer items arrive."""
+    start = 0
+    if token:
+        start = next((n for n, item in enumerate(items) if item.id == token), len(items))
+    chunk = items[start : start + size]
+    meta: dict[str, Any] = {"result_count": len(chunk)}
+    if start + size < len(items):
+        meta["next_token"] = items[start + size].id
+    return Page(items=chunk, meta=meta)
