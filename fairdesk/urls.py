@@ -8,5 +8,7 @@ urlpatterns = [
     path("failed-events/", include("fairdesk.inbound.urls")),
     path("webhooks/", include("fairdesk.connectors.urls")),
     path("settings/channels/", include("fairdesk.connectors.settings_urls")),
+    path("contact/", include("fairdesk.connectors.webform.urls")),
+    path("", include("fairdesk.connectors.phone.urls")),
     path("", include("fairdesk.api_urls")),
 ]

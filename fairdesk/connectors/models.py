@@ -45,3 +45,48 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class WebformSubmission(models.Model):
+    """One stored web form submission: maps the hidden token the form was rendered with to
+    the server-made id of its interchange record, so a double submit stores once and both
+    clicks land on the same thank-you page (whose URL carries ``public_id``)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="submissions")
+    token = models.UUIDField()
+    # Also the interchange record's external id on channel "webform".
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "token"], name="webform_unique_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"webform:{self.public_id}"
+
+
+class RateCounter(models.Model):
+    """Hits of one client key (a keyed hash, never the raw IP or e-mail) in one fixed time
+    window: a counter in the database, so every web process shares it. Rows of past
+    windows are removed when a new window starts."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["window_start", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key", "window_start"], name="ratecounter_unique_window"
+            ),
+        ]
+        indexes = [models.Index(fields=["scope", "window_start"], name="ratecounter_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.window_start:%Y-%m-%d %H:%M}: {self.hits}"
