@@ -21,6 +21,9 @@ from fairdesk.workspaces.models import Agent
 
 MAX_REPLY_CHARS = 10_000
 REPLY_VISIBILITIES = (Visibility.PUBLIC, Visibility.PRIVATE)
+# Channels one cannot write back on: a written reply goes to the customer's e-mail.
+WRITTEN_BACK_BY_EMAIL = ("webform", "phone")
+PRIVATE_ONLY = ("email", "webform", "phone")
 # Platforms with private messages: DMs, Messenger, Instagram Direct, Mastodon direct
 # posts, Bluesky chat, e-mail.
 PRIVATE_CHANNELS = ("x", "facebook", "messenger", "instagram", "mastodon", "bluesky", "email")
@@ -252,6 +255,8 @@ def _write_queued(
     now = timezone.now()
     held = status == OutboxMessage.Status.HELD
     channel, in_reply_to = answer_channel(case=case, visibility=visibility, channel=channel)
+    if channel in PRIVATE_ONLY:
+        visibility = Visibility.PRIVATE  # an e-mail is private whatever the agent picked
     message = Message.objects.create(
         workspace_id=case.workspace_id,
         case=case,
@@ -318,6 +323,8 @@ def answer_channel(*, case: Case, visibility: str, channel: str = "") -> tuple[s
     if not channel:
         latest = inbound.filter(visibility=visibility).values_list("channel", flat=True).first()
         channel = latest or case.origin_channel
+    if channel in WRITTEN_BACK_BY_EMAIL and case.contact.email:
+        channel = "email"  # a web form or a phone call is answered in writing by e-mail
     # The latest message on that channel of the same visibility, else of any (a private
     # reply to a public comment is a documented Meta feature; X DMs ignore it).
     answered = inbound.filter(channel=channel).exclude(external_id=None)

@@ -116,3 +116,31 @@ def test_the_reply_form_offers_and_uses_the_private_channel(
     )
     assert response.status_code == 302
     assert OutboxMessage.objects.get().channel == "email"
+
+
+@pytest.mark.parametrize("origin", ["webform", "phone"])
+def test_web_form_and_phone_cases_are_answered_by_email(
+    workspace: Workspace, agent: Agent, ingest: Callable[..., int], origin: str
+) -> None:
+    ingest(
+        workspace,
+        [
+            record(
+                "w-1",
+                "My invoice is wrong",
+                channel=origin,
+                author="c-1",
+                handle="",
+                visibility="private",
+                email="lee@example.com",
+            )
+        ],
+    )
+    case = Case.objects.get(workspace=workspace)
+    for visibility, key in (("private", "k-1"), ("public", "k-2")):
+        outbox = submit_reply(
+            case=case, agent=agent, text="Fixed it", visibility=visibility, idempotency_key=key
+        )
+        assert (outbox.channel, outbox.message.visibility) == ("email", "private")
+        recipient = build_request(outbox).recipient
+        assert recipient is not None and recipient.external_id == "lee@example.com"
