@@ -381,15 +381,19 @@ def test_insights_endpoints_scope_to_the_workspace(
         theirs = case(hater, at=now - timedelta(days=1), sentiment="negative")
         Message.objects.filter(case=theirs).update(stance="detracts")
 
-    parity = api.get("/api/v1/insights/first-response").json()
-    assert parity["by_channel"] == [
-        {"group": "x", "cases": 1, "answered": 1, "median_minutes": 30.0, "mean_minutes": 30.0}
-    ]
-    assert (parity["by_tier"][0]["group"], parity["by_tier"][0]["cases"]) == ("<1k", 1)
-    assert sum(g["cases"] for g in parity["by_tier"]) == 1
+    channel, _, tier = api.get("/api/v1/insights/parity").json()["dimensions"]
+    (x,) = channel["first_response"]
+    assert (x["group"], x["cases"], x["measured"], x["geometric_mean"]["minutes"]) == (
+        "x",
+        1,
+        1,
+        30.0,
+    )
+    assert (tier["first_response"][0]["group"], tier["first_response"][0]["cases"]) == ("<100", 1)
+    assert sum(g["cases"] for g in tier["first_response"]) == 1
 
     crickets = api.get("/api/v1/insights/crickets").json()["by_sentiment"]
-    assert [(c["sentiment"], c["messages"], c["unanswered"]) for c in crickets] == [
+    assert [(c["group"], c["messages"], c["crickets"]) for c in crickets] == [
         ("negative", 0, 0),
         ("neutral", 0, 0),
         ("positive", 1, 0),
@@ -409,7 +413,7 @@ def test_insights_empty_period_reports_no_data(api: Any) -> None:
     assert sps.json()["period"] == {"start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"}
 
 
-@pytest.mark.parametrize("name", ["first-response", "crickets", "sps"])
+@pytest.mark.parametrize("name", ["parity", "crickets", "sps"])
 def test_insights_period_must_run_forwards(api: Any, name: str) -> None:
     response = api.get(
         f"/api/v1/insights/{name}", start="2026-11-02T00:00:00Z", end="2026-11-01T00:00:00Z"
@@ -437,7 +441,7 @@ def test_openapi_schema_is_served_without_auth(db: None) -> None:
         "/api/v1/cases/{public_id}/messages",
         "/api/v1/cases/{public_id}/events",
         "/api/v1/cases/{public_id}/replies",
-        "/api/v1/insights/first-response",
+        "/api/v1/insights/parity",
         "/api/v1/insights/crickets",
         "/api/v1/insights/sps",
     } <= set(schema["paths"])
@@ -464,6 +468,7 @@ def test_healthz_reports_database_and_backlog(workspace: Workspace) -> None:
         "pending_events": 2,
         "dead_events": 1,
         "triage": "fast",
+        "triage_models": "rules",
     }
 
 

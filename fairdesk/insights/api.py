@@ -1,55 +1,39 @@
-"""Insights API: fairness parity, digital crickets and Social Promoter Score for a period."""
+"""Insights API: every figure of the insights page for a period, and its CSV export.
 
-from datetime import datetime
-from typing import Any
+Each handler parses the period, calls one query module with the agent's workspace and
+returns its dataclasses (django-ninja schemas read attributes). Lists are paged with
+``limit``/``offset`` and say where the next page starts.
+"""
 
-from ninja import Router, Schema
+from dataclasses import fields
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
 from fairdesk.api_auth import current_agent
-from fairdesk.insights import queries
+from fairdesk.insights import exports
 from fairdesk.insights.periods import BadPeriod, resolve_period
+from fairdesk.insights.queries import crickets, parity, praise, promoters, service_levels
 
 router = Router()
+
+Limit = Query(50, ge=1, le=500)
+Offset = Query(0, ge=0, le=1_000_000_000)
+PARITY_METHOD = (
+    "Waits compared on log seconds within (severity, entitlement) strata; the rest is "
+    "weighted to the group's case mix; 95% normal-approximation interval of the ratio of "
+    "geometric means; flagged when the interval excludes 1 (at least 5 cases each side)."
+)
 
 
 class Period(Schema):
     start: datetime
     end: datetime
-
-
-class FirstResponseGroup(Schema):
-    group: str
-    cases: int
-    answered: int
-    median_minutes: float | None
-    mean_minutes: float | None
-
-
-class FirstResponseOut(Schema):
-    period: Period
-    by_channel: list[FirstResponseGroup]
-    by_tier: list[FirstResponseGroup]
-
-
-class CricketsGroup(Schema):
-    sentiment: str
-    messages: int
-    unanswered: int
-    rate: float | None
-
-
-class CricketsOut(Schema):
-    period: Period
-    by_sentiment: list[CricketsGroup]
-
-
-class PromoterScoreOut(Schema):
-    period: Period
-    authors: int
-    promoters: int
-    detractors: int
-    sps: float | None
 
 
 def _period(start: datetime | None, end: datetime | None) -> Period:
@@ -60,50 +44,325 @@ def _period(start: datetime | None, end: datetime | None) -> Period:
     return Period(start=start, end=end)
 
 
-@router.get("/first-response", response=FirstResponseOut, summary="First-response parity")
-def first_response(
-    request: Any, start: datetime | None = None, end: datetime | None = None
-) -> FirstResponseOut:
-    """Minutes from first message to first answer, by channel and by follower tier."""
-    period = _period(start, end)
-    report = queries.first_response_parity(
-        current_agent(request).workspace, period.start, period.end
-    )
-    return FirstResponseOut(
-        period=period,
-        by_channel=[
-            FirstResponseGroup.model_validate(r, from_attributes=True) for r in report.by_channel
-        ],
-        by_tier=[
-            FirstResponseGroup.model_validate(r, from_attributes=True) for r in report.by_tier
-        ],
-    )
+def _with_period(period: Period, figure: Any) -> dict[str, Any]:
+    """A figure's fields next to its period (a shallow copy: nested dataclasses stay)."""
+    return {"period": period, **{f.name: getattr(figure, f.name) for f in fields(figure)}}
 
 
-@router.get("/crickets", response=CricketsOut, summary="Unanswered messages by sentiment")
-def crickets(
+def _next(items: list[Any], limit: int, offset: int) -> int | None:
+    return offset + limit if len(items) == limit else None
+
+
+# -- parity ------------------------------------------------------------------------------
+
+
+class GeometricMeanOut(Schema):
+    minutes: float
+    low: float | None
+    high: float | None
+
+
+class ComparisonOut(Schema):
+    ratio: float
+    low: float
+    high: float
+    flag: str
+    cases: int
+
+
+class SeverityFigureOut(Schema):
+    severity: str
+    measured: int
+    minutes: float | None
+
+
+class GroupFigureOut(Schema):
+    group: str
+    cases: int
+    measured: int
+    geometric_mean: GeometricMeanOut | None
+    by_severity: list[SeverityFigureOut]
+    versus_rest: ComparisonOut | None
+
+
+class WeekOut(Schema):
+    week: date
+    first_response: list[GroupFigureOut]
+    resolution: list[GroupFigureOut]
+
+
+class DimensionOut(Schema):
+    dimension: str
+    groups: list[str]
+    first_response: list[GroupFigureOut]
+    resolution: list[GroupFigureOut]
+    weeks: list[WeekOut]
+
+
+class ParityOut(Schema):
+    period: Period
+    method: str
+    dimensions: list[DimensionOut]
+
+
+@router.get("/parity", response=ParityOut, summary="Fairness parity at equal severity")
+def parity_figure(
     request: Any, start: datetime | None = None, end: datetime | None = None
-) -> CricketsOut:
+) -> dict[str, Any]:
+    """First-response time and time to resolution by channel, visibility and follower tier."""
     period = _period(start, end)
-    rows = queries.crickets(current_agent(request).workspace, period.start, period.end)
-    return CricketsOut(
-        period=period,
-        by_sentiment=[CricketsGroup.model_validate(r, from_attributes=True) for r in rows],
+    dimensions = parity.parity(current_agent(request).workspace, period.start, period.end)
+    return {"period": period, "method": PARITY_METHOD, "dimensions": dimensions}
+
+
+# -- crickets ----------------------------------------------------------------------------
+
+
+class CricketCountOut(Schema):
+    group: str
+    messages: int
+    due: int
+    crickets: int
+    rate: float | None
+
+
+class CricketsOut(Schema):
+    period: Period
+    by_sentiment: list[CricketCountOut]
+    praise: CricketCountOut
+    by_channel: list[CricketCountOut]
+    by_team: list[CricketCountOut]
+    total: CricketCountOut
+
+
+class CricketOut(Schema):
+    message_id: int
+    case_id: UUID
+    case_reference: str
+    channel: str
+    handle: str
+    sentiment: str
+    praise: bool
+    team: str
+    sent_at: datetime
+    due_at: datetime
+    text: str
+
+
+class CricketPageOut(Schema):
+    period: Period
+    items: list[CricketOut]
+    next_offset: int | None
+
+
+@router.get("/crickets", response=CricketsOut, summary="Messages unanswered past their deadline")
+def crickets_figure(
+    request: Any, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
+    period = _period(start, end)
+    report = crickets.crickets(
+        current_agent(request).workspace, period.start, period.end, now=timezone.now()
     )
+    return _with_period(period, report)
+
+
+@router.get("/crickets/messages", response=CricketPageOut, summary="The crickets, oldest first")
+def cricket_messages(
+    request: Any,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
+    period = _period(start, end)
+    items = crickets.cricket_page(
+        current_agent(request).workspace,
+        period.start,
+        period.end,
+        now=timezone.now(),
+        limit=limit,
+        offset=offset,
+    )
+    return {"period": period, "items": items, "next_offset": _next(items, limit, offset)}
+
+
+# -- social promoter score ---------------------------------------------------------------
+
+
+class PromoterScoreOut(Schema):
+    period: Period
+    authors: int
+    promoters: int
+    detractors: int
+    converted: int
+    sps: float | None
+
+
+class SpsMessageOut(Schema):
+    message_id: int
+    contact_id: int
+    handle: str
+    channel: str
+    stance: str
+    sent_at: datetime
+    case_id: UUID | None
+    case_reference: str
+    text: str
+
+
+class SpsMessagesOut(Schema):
+    period: Period
+    kind: str
+    count: int
+    items: list[SpsMessageOut]
+    next_offset: int | None
 
 
 @router.get("/sps", response=PromoterScoreOut, summary="Social Promoter Score")
-def sps(
-    request: Any, start: datetime | None = None, end: datetime | None = None
-) -> PromoterScoreOut:
+def sps(request: Any, start: datetime | None = None, end: datetime | None = None) -> Any:
     period = _period(start, end)
-    score = queries.social_promoter_score(
+    score = promoters.social_promoter_score(
         current_agent(request).workspace, period.start, period.end
     )
-    return PromoterScoreOut(
-        period=period,
-        authors=score.authors,
-        promoters=score.promoters,
-        detractors=score.detractors,
-        sps=score.sps,
+    return _with_period(period, score)
+
+
+@router.get("/sps/{kind}", response=SpsMessagesOut, summary="The messages behind an SPS count")
+def sps_messages(
+    request: Any,
+    kind: Literal["authors", "promoters", "detractors", "converted"],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
+    period = _period(start, end)
+    count, items = promoters.sps_messages(
+        current_agent(request).workspace,
+        period.start,
+        period.end,
+        kind=kind,
+        limit=limit,
+        offset=offset,
     )
+    return {
+        "period": period,
+        "kind": kind,
+        "count": count,
+        "items": items,
+        "next_offset": offset + limit if offset + limit < count else None,
+    }
+
+
+# -- praise ------------------------------------------------------------------------------
+
+
+class KudosCountOut(Schema):
+    name: str
+    kudos: int
+    answered: int
+
+
+class PraiseOut(Schema):
+    period: Period
+    by_employee: list[KudosCountOut]
+    by_team: list[KudosCountOut]
+
+
+class KudosOut(Schema):
+    at: datetime
+    employee: str
+    manager: str
+    case_id: UUID
+    case_reference: str
+    channel: str
+    handle: str
+    text: str
+    answered: bool
+
+
+class KudosPageOut(Schema):
+    period: Period
+    items: list[KudosOut]
+    next_offset: int | None
+
+
+@router.get("/praise", response=PraiseOut, summary="Kudos per employee and per manager's team")
+def praise_figure(
+    request: Any, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
+    period = _period(start, end)
+    report = praise.praise(current_agent(request).workspace, period.start, period.end)
+    return {"period": period, "by_employee": report.by_employee, "by_team": report.by_team}
+
+
+@router.get("/praise/kudos", response=KudosPageOut, summary="The kudos log, latest first")
+def kudos(
+    request: Any,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
+    period = _period(start, end)
+    items = praise.kudos_page(
+        current_agent(request).workspace, period.start, period.end, limit=limit, offset=offset
+    )
+    return {"period": period, "items": items, "next_offset": _next(items, limit, offset)}
+
+
+# -- service levels ----------------------------------------------------------------------
+
+
+class ComplianceOut(Schema):
+    met: int
+    breached: int
+    pending: int
+    rate: float | None
+
+
+class ServiceLevelOut(Schema):
+    group: str
+    cases: int
+    first_response: ComplianceOut
+    resolution: ComplianceOut
+
+
+class ServiceLevelsOut(Schema):
+    period: Period
+    by_severity: list[ServiceLevelOut]
+    by_team: list[ServiceLevelOut]
+    by_channel: list[ServiceLevelOut]
+    total: ServiceLevelOut
+
+
+@router.get("/service-levels", response=ServiceLevelsOut, summary="SLA compliance and breaches")
+def service_levels_figure(
+    request: Any, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
+    period = _period(start, end)
+    report = service_levels.service_levels(
+        current_agent(request).workspace, period.start, period.end, now=timezone.now()
+    )
+    return _with_period(period, report)
+
+
+# -- exports -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/export/{figure}",
+    response={200: None},
+    summary="A figure as CSV",
+    description="Figures: " + ", ".join(exports.FIGURES) + ".",
+)
+def export(
+    request: Any, figure: str, start: datetime | None = None, end: datetime | None = None
+) -> HttpResponse | StreamingHttpResponse:
+    if figure not in exports.FIGURES:
+        raise HttpError(404, f"No figure {figure!r}. Figures: {', '.join(exports.FIGURES)}.")
+    period = _period(start, end)
+    scope = exports.Scope(
+        current_agent(request).workspace, period.start, period.end, timezone.now()
+    )
+    return exports.csv_response(figure, scope)

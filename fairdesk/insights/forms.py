@@ -1,12 +1,14 @@
-"""The period picker of the insights page: the last 7/30/90 days, or a start and end date."""
+"""The period picker of the insights pages: the last 7/30/90 days, or a start and end date."""
 
 from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from django import forms
 
 from fairdesk.insights.periods import BadPeriod, resolve_period
 
 PRESETS = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"))
+MAX_PAGE = 100_000
 
 
 class PeriodForm(forms.Form):
@@ -34,3 +36,19 @@ class PeriodForm(forms.Form):
         except BadPeriod as exc:
             raise forms.ValidationError(f"The {exc}.") from exc
         return data
+
+    def query(self) -> str:
+        """The chosen period as a query string, so links to other views keep it."""
+        if not self.is_bound or self.errors:
+            return ""
+        data = self.cleaned_data
+        chosen = {
+            "days": data.get("days"),
+            "start": data["start"].isoformat() if data.get("start") else None,
+            "end": data["end"].isoformat() if data.get("end") else None,
+        }
+        return urlencode({k: v for k, v in chosen.items() if v is not None})
+
+
+class PagedPeriodForm(PeriodForm):
+    page = forms.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)

@@ -4,4 +4,8 @@ from fairdesk.insights import views
 
 urlpatterns: list[URLPattern] = [
     path("", views.overview, name="insights"),
+    path("crickets/", views.cricket_list, name="insights-crickets"),
+    path("sps/<str:kind>/", views.sps_messages, name="insights-sps"),
+    path("kudos/", views.kudos_list, name="insights-kudos"),
+    path("export/<str:figure>.csv", views.export, name="insights-export"),
 ]

@@ -1,32 +1,145 @@
-"""The insights page: parity, crickets and Social Promoter Score for one workspace."""
+"""The insights pages: every figure for one workspace and period, the lists behind them, CSV.
 
-from django.http import HttpRequest, HttpResponse
+Each page runs a fixed number of queries whatever the data (the tests assert it): the
+figures aggregate in the database and the lists are paged.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from fairdesk.cases.access import agent_required
-from fairdesk.insights import queries
-from fairdesk.insights.forms import PeriodForm
+from fairdesk.insights import exports
+from fairdesk.insights.forms import PagedPeriodForm, PeriodForm
 from fairdesk.insights.periods import resolve_period
+from fairdesk.insights.queries import crickets, parity, praise, promoters, service_levels
+from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Agent
+
+PREVIEW = 10
+PAGE_SIZE = 100
+
+
+def _period(form: PeriodForm) -> tuple[datetime, datetime]:
+    if form.is_bound and form.is_valid():
+        start, end = form.cleaned_data["period"]
+        return start, end
+    return resolve_period(None, None)
+
+
+def _render(
+    request: HttpRequest, template: str, form: PeriodForm, context: dict[str, Any]
+) -> HttpResponse:
+    start, end = _period(form)
+    base = {"form": form, "start": start, "end": end, "query": form.query()}
+    status = 400 if form.errors else 200
+    return render(request, template, {**base, **context}, status=status)
 
 
 @require_GET
 @agent_required
 def overview(request: HttpRequest, *, agent: Agent) -> HttpResponse:
     form = PeriodForm(request.GET or None)
-    if form.is_bound and form.is_valid():
-        start, end = form.cleaned_data["period"]
-    else:
-        start, end = resolve_period(None, None)
-    figures = {}
-    if not form.errors:
-        workspace = agent.workspace
-        figures = {
-            "parity": queries.first_response_parity(workspace, start, end),
-            "crickets": queries.crickets(workspace, start, end),
-            "sps": queries.social_promoter_score(workspace, start, end),
-        }
-    status = 400 if form.errors else 200
-    context = {"form": form, "start": start, "end": end, **figures}
-    return render(request, "insights/overview.html", context, status=status)
+    if form.errors:
+        return _render(request, "insights/overview.html", form, {})
+    start, end = _period(form)
+    workspace, now = agent.workspace, timezone.now()
+    targets = targets_table(workspace)
+    figures = {
+        "parity": parity.parity(workspace, start, end),
+        "crickets": crickets.crickets(workspace, start, end, now=now, targets=targets),
+        "cricket_preview": crickets.cricket_page(
+            workspace, start, end, now=now, limit=PREVIEW, targets=targets
+        ),
+        "sps": promoters.social_promoter_score(workspace, start, end),
+        "praise": praise.praise(workspace, start, end),
+        "kudos": praise.kudos_page(workspace, start, end, limit=PREVIEW),
+        "service_levels": service_levels.service_levels(
+            workspace, start, end, now=now, targets=targets
+        ),
+    }
+    return _render(request, "insights/overview.html", form, figures)
+
+
+def _page(form: PeriodForm) -> int:
+    return (form.cleaned_data.get("page") or 1) if form.is_valid() else 1
+
+
+@require_GET
+@agent_required
+def cricket_list(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    form = PagedPeriodForm(request.GET or None)
+    if form.errors:
+        return _render(request, "insights/crickets.html", form, {})
+    start, end = _period(form)
+    page = _page(form)
+    items = crickets.cricket_page(
+        agent.workspace,
+        start,
+        end,
+        now=timezone.now(),
+        limit=PAGE_SIZE + 1,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    context = {"items": items[:PAGE_SIZE], "page": page, "more": len(items) > PAGE_SIZE}
+    return _render(request, "insights/crickets.html", form, context)
+
+
+@require_GET
+@agent_required
+def sps_messages(request: HttpRequest, kind: str, *, agent: Agent) -> HttpResponse:
+    if kind not in promoters.KINDS:
+        raise Http404("No such count.")
+    form = PagedPeriodForm(request.GET or None)
+    if form.errors:
+        return _render(request, "insights/sps_messages.html", form, {"kind": kind})
+    start, end = _period(form)
+    page = _page(form)
+    count, items = promoters.sps_messages(
+        agent.workspace, start, end, kind=kind, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    context = {
+        "kind": kind,
+        "count": count,
+        "items": items,
+        "page": page,
+        "more": page * PAGE_SIZE < count,
+    }
+    return _render(request, "insights/sps_messages.html", form, context)
+
+
+@require_GET
+@agent_required
+def kudos_list(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    form = PagedPeriodForm(request.GET or None)
+    if form.errors:
+        return _render(request, "insights/kudos.html", form, {})
+    start, end = _period(form)
+    page = _page(form)
+    items = praise.kudos_page(
+        agent.workspace, start, end, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+    )
+    context = {"items": items[:PAGE_SIZE], "page": page, "more": len(items) > PAGE_SIZE}
+    return _render(request, "insights/kudos.html", form, context)
+
+
+@require_GET
+@agent_required  # type: ignore[arg-type]  # a streaming response is not an HttpResponse
+def export(
+    request: HttpRequest, figure: str, *, agent: Agent
+) -> HttpResponse | StreamingHttpResponse:
+    if figure not in exports.FIGURES:
+        raise Http404("No such figure.")
+    form = PeriodForm(request.GET or None)
+    if form.errors:
+        return HttpResponse(
+            " ".join(str(e) for errors in form.errors.values() for e in errors),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    start, end = _period(form)
+    return exports.csv_response(figure, exports.Scope(agent.workspace, start, end, timezone.now()))

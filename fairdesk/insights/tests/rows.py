@@ -1,11 +1,12 @@
-"""Raw-row builders for figure tests: cases and messages created directly with the ORM."""
+"""Raw-row builders for figure tests: cases, messages and events created directly with the ORM."""
 
 import itertools
 from datetime import datetime, timedelta
+from typing import Any
 
-from fairdesk.cases.models import Case, CaseStatus, Direction, Message
+from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Message
 from fairdesk.contacts.models import Contact, ContactIdentity
-from fairdesk.workspaces.models import Workspace
+from fairdesk.workspaces.models import Employee, Team, Workspace
 
 _ids = itertools.count(1)
 
@@ -43,6 +44,7 @@ def message(
     is_spam: bool = False,
     delivery_status: str = "received",
     text: str = "hello",
+    praise: bool = False,
 ) -> Message:
     ws = workspace or (case.workspace if case else None)
     assert ws is not None
@@ -61,6 +63,7 @@ def message(
         stance=stance,
         is_spam=is_spam,
         delivery_status=delivery_status,
+        triage={"praise": True, "intent": "praise"} if praise else {},
     )
 
 
@@ -73,22 +76,70 @@ def case(
     escalation_at: datetime | None = None,
     subject: str = "",
     sentiment: str = "",
+    severity: str = "normal",
+    entitlement: str = "standard",
+    team: Team | None = None,
+    visibility: str = "public",
+    resolved_after: float | None = None,
+    text: str = "hello",
+    **message_fields: Any,
 ) -> Case:
-    """A case opened by ``author`` at ``at`` with its first message, answered if asked."""
+    """A case opened by ``author`` at ``at`` with its first message, answered if asked.
+
+    ``answered_after`` and ``resolved_after`` are minutes after ``at``.
+    """
     answered_at = None if answered_after is None else at + timedelta(minutes=answered_after)
     new = Case.objects.create(
         workspace=author.workspace,
         contact=author.contact,
-        status=status,
+        status=CaseStatus.RESOLVED if resolved_after is not None else status,
         subject=subject,
+        severity=severity,
+        entitlement=entitlement,
+        team=team,
         origin_channel=author.channel,
         first_inbound_at=at,
         last_inbound_at=at,
         first_response_at=answered_at,
         last_response_at=answered_at,
+        resolved_at=None if resolved_after is None else at + timedelta(minutes=resolved_after),
         escalation_at=escalation_at,
     )
-    message(new, at=at, identity=author, sentiment=sentiment)
+    message(
+        new,
+        at=at,
+        identity=author,
+        sentiment=sentiment,
+        visibility=visibility,
+        text=text,
+        **message_fields,
+    )
     if answered_at is not None:
-        message(new, at=answered_at, direction=Direction.OUTBOUND, text="Sorry to hear that ^JC")
+        message(
+            new,
+            at=answered_at,
+            direction=Direction.OUTBOUND,
+            visibility=visibility,
+            text="Sorry to hear that ^JC",
+        )
     return new
+
+
+def praise_event(
+    case: Case, employee: Employee, *, at: datetime, recipients: list[str] | None = None
+) -> CaseEvent:
+    """The event the pipeline writes when praise names ``employee`` (inbound/events.py)."""
+    manager = employee.manager
+    return CaseEvent.objects.create(
+        workspace=case.workspace,
+        case=case,
+        type=CaseEvent.Type.PRAISE_FORWARDED,
+        at=at,
+        params={
+            "employee_id": employee.pk,
+            "employee": employee.name,
+            "manager_id": manager.pk if manager else None,
+            "manager": manager.name if manager else "",
+            "recipients": recipients or [],
+        },
+    )

@@ -1,0 +1,119 @@
+"""Is one group served faster than everyone else at equal severity? (pure Python, no Django)
+
+Method, chosen so the database only has to return sums:
+
+* Waiting times are compared on a log scale, ``y = ln(max(seconds, 1))``: service times
+  are skewed, and a ratio ("waits 0.6 times as long") reads better than a difference in
+  minutes. The database returns, per group and stratum, the count ``n``, ``Σy`` and
+  ``Σy²`` (:class:`Moments`); sums add up, so weeks roll up into a period and "everyone
+  else" is the stratum total minus the group.
+* A stratum is one (severity, entitlement) cell: the only inputs the fairness policy lets
+  change a deadline (DESIGN §5). Comparing within a stratum holds them equal.
+* In each stratum with at least two measured cases on both sides, ``δ = mean_group -
+  mean_rest`` with Welch's variance ``s²_g/n_g + s²_r/n_r``. The strata are combined with
+  the group's own case counts as weights (direct standardisation: "the rest, served as
+  if it had this group's severity mix"): ``Δ = Σ n_g δ / Σ n_g`` and
+  ``Var Δ = Σ n_g² var / (Σ n_g)²``.
+* The 95 % confidence interval is ``Δ ± 1.96 √Var Δ`` (normal approximation on log
+  times), reported as the ratio ``exp(Δ)`` of geometric-mean waits with its interval.
+  A group is flagged ``faster`` when the whole interval lies below 1 and ``slower`` when
+  it lies above 1. Fewer than :data:`MIN_CASES` compared cases on either side gives no
+  comparison rather than a noisy one. Nothing is random, so the figures are reproducible.
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import TypeVar
+
+Z95 = NormalDist().inv_cdf(0.975)
+MIN_CASES = 5
+FASTER = "faster"
+SLOWER = "slower"
+K = TypeVar("K")  # a stratum
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Count, sum and sum of squares of log-seconds for one cell."""
+
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def __add__(self, other: "Moments") -> "Moments":
+        return Moments(self.n + other.n, self.total + other.total, self.squares + other.squares)
+
+    def __sub__(self, other: "Moments") -> "Moments":
+        return Moments(self.n - other.n, self.total - other.total, self.squares - other.squares)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+    @property
+    def variance(self) -> float:
+        """Sample variance; rounding in the sums can make a zero variance slightly negative."""
+        return max(0.0, (self.squares - self.total * self.total / self.n) / (self.n - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class GeometricMean:
+    """Geometric-mean wait in minutes, with a 95 % interval once there are two cases."""
+
+    minutes: float
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The group's waits as a multiple of everyone else's, at equal severity."""
+
+    ratio: float
+    low: float
+    high: float
+    flag: str  # FASTER, SLOWER or ""
+    cases: int  # the group's cases in the strata compared
+
+
+def geometric_mean(moments: Moments) -> GeometricMean | None:
+    if moments.n == 0:
+        return None
+    minutes = round(math.exp(moments.mean) / 60, 1)
+    if moments.n < 2:
+        return GeometricMean(minutes, None, None)
+    half = Z95 * math.sqrt(moments.variance / moments.n)
+    return GeometricMean(
+        minutes,
+        round(math.exp(moments.mean - half) / 60, 1),
+        round(math.exp(moments.mean + half) / 60, 1),
+    )
+
+
+def compare(group: Mapping[K, Moments], everyone: Mapping[K, Moments]) -> Comparison | None:
+    """Compare ``group`` with ``everyone`` minus the group, stratum by stratum (see above)."""
+    difference = variance = 0.0
+    mine_total = rest_total = 0
+    for stratum, mine in group.items():
+        rest = everyone[stratum] - mine
+        if mine.n < 2 or rest.n < 2:
+            continue
+        difference += mine.n * (mine.mean - rest.mean)
+        variance += mine.n**2 * (mine.variance / mine.n + rest.variance / rest.n)
+        mine_total += mine.n
+        rest_total += rest.n
+    if mine_total < MIN_CASES or rest_total < MIN_CASES:
+        return None
+    delta = difference / mine_total
+    half = Z95 * math.sqrt(variance) / mine_total
+    low, high = delta - half, delta + half
+    flag = FASTER if high < 0 else SLOWER if low > 0 else ""
+    return Comparison(
+        round(math.exp(delta), 3),
+        round(math.exp(low), 3),
+        round(math.exp(high), 3),
+        flag,
+        mine_total,
+    )

@@ -1,0 +1,121 @@
+"""SQL building blocks shared by the insights queries, for SQLite and PostgreSQL alike.
+
+Durations are measured in seconds by :class:`Seconds` rather than with Django's duration
+arithmetic, because logarithms and comparisons with SLA targets need a plain number on
+both databases. SLA targets come from the workspace's table (``routing.queries.targets_table``)
+as a ``CASE`` over (severity, entitlement): no per-row Python.
+"""
+
+from typing import Any
+
+from django.db.models import Case as SqlCase
+from django.db.models import (
+    Exists,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from fairdesk.cases.models import DeliveryStatus, Direction, Message, Visibility
+from fairdesk.routing.policy import Targets
+
+TargetsTable = dict[tuple[str, str], Targets]
+
+TIER_UNDER_100 = "<100"
+TIER_100 = "100–1k"  # noqa: RUF001 - the en dash is the label shown to people
+TIER_1K = "1k–10k"  # noqa: RUF001
+TIER_10K = "10k–100k"  # noqa: RUF001
+TIER_100K = "≥100k"
+UNKNOWN_TIER = "unknown"
+FOLLOWER_TIERS = (TIER_UNDER_100, TIER_100, TIER_1K, TIER_10K, TIER_100K, UNKNOWN_TIER)
+TIER_LIMITS = ((100, TIER_UNDER_100), (1_000, TIER_100), (10_000, TIER_1K), (100_000, TIER_10K))
+
+# Replies that never left (held by the tone guard, failed to send) answered nobody.
+NOT_DELIVERED = (DeliveryStatus.HELD, DeliveryStatus.FAILED)
+
+
+class Seconds(Func):
+    """Seconds from ``start`` to ``end`` as a float (negative when ``end`` is earlier).
+
+    PostgreSQL: ``EXTRACT(EPOCH FROM end - start)``, exact. SQLite stores datetimes as
+    text: the difference of two ``julianday`` values, rounded to the millisecond so whole
+    seconds come out exact. NULL when either side is NULL.
+    """
+
+    arity = 2
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))::double precision"
+    arg_joiner = " - "
+
+    def __init__(self, end: Any, start: Any) -> None:
+        super().__init__(end, start)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="ROUND((julianday(%(expressions)s)) * 86400.0, 3)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+
+def resolved_at(prefix: str = "") -> Coalesce:
+    """When the case was resolved, or closed without a resolution time."""
+    return Coalesce(F(f"{prefix}resolved_at"), F(f"{prefix}closed_at"))
+
+
+def target_seconds(targets: TargetsTable, kind: str, *, prefix: str = "") -> SqlCase:
+    """The SLA target of ``kind`` (first_response, next_response, resolution) in seconds.
+
+    ``prefix`` reaches the case from another model (``"case__"`` from a message).
+    """
+    whens = [
+        When(
+            Q(**{f"{prefix}severity": severity, f"{prefix}entitlement": entitlement}),
+            then=Value(getattr(cell, kind).total_seconds()),
+        )
+        for (severity, entitlement), cell in targets.items()
+    ]
+    return SqlCase(*whens, default=Value(None), output_field=FloatField())
+
+
+def first_inbound(field: str) -> Subquery:
+    """A field of the case's first customer message (index ``message_timeline_idx``)."""
+    return Subquery(
+        Message.objects.filter(case=OuterRef("pk"), direction=Direction.INBOUND)
+        .order_by("sent_at", "id")
+        .values(field)[:1]
+    )
+
+
+def follower_tier(followers: str) -> SqlCase:
+    """The reach band of the annotation ``followers``; no count (e-mail, phone) is unknown."""
+    return SqlCase(
+        When(Q(**{f"{followers}__isnull": True}), then=Value(UNKNOWN_TIER)),
+        *(When(Q(**{f"{followers}__lt": limit}), then=Value(name)) for limit, name in TIER_LIMITS),
+        default=Value(TIER_100K),
+    )
+
+
+def replied(*, case: str = "case", since: str = "sent_at") -> Exists:
+    """An outbound reply on ``OuterRef(case)`` written at or after ``OuterRef(since)``.
+
+    Queued and sent replies count; held or failed ones did not reach anyone, and an
+    internal note is not a reply. Uses ``message_timeline_idx`` (case_id, sent_at).
+    """
+    return Exists(
+        Message.objects.filter(
+            case=OuterRef(case),
+            direction=Direction.OUTBOUND,
+            sent_at__gte=OuterRef(since),
+        )
+        .exclude(delivery_status__in=NOT_DELIVERED)
+        .exclude(visibility=Visibility.INTERNAL)
+    )
