@@ -10,9 +10,9 @@ Every value in a payload is hostile input; each record returned has passed
 """
 
 import base64
-import html
 import hashlib
 import hmac
+import html
 from datetime import UTC, datetime
 from typing import Any
 
