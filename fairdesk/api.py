@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from fairdesk.api_auth import AgentSession, BearerToken
 from fairdesk.cases.api import router as cases_router
 from fairdesk.connectors.phone.api import router as calls_router
+from fairdesk.followthrough.api import router as work_orders_router
 from fairdesk.insights.api import router as insights_router
 from fairdesk.replies.api import router as replies_router
 
@@ -24,4 +25,5 @@ api = NinjaAPI(
 api.add_router("/", cases_router, tags=["cases"])
 api.add_router("/", replies_router, tags=["replies"])
 api.add_router("/", calls_router, tags=["calls"])
+api.add_router("/", work_orders_router, tags=["work orders"])
 api.add_router("/insights/", insights_router, tags=["insights"])

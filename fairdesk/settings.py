@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "fairdesk.inbound",
     "fairdesk.connectors",
     "fairdesk.replies",
+    "fairdesk.followthrough",
     "fairdesk.insights",
     "fairdesk.demo",
 ]

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("fairdesk.cases.urls")),
     path("insights/", include("fairdesk.insights.urls")),
+    path("", include("fairdesk.followthrough.urls")),
     path("failed-events/", include("fairdesk.inbound.urls")),
     path("webhooks/", include("fairdesk.connectors.urls")),
     path("settings/channels/", include("fairdesk.connectors.settings_urls")),

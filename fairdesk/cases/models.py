@@ -1,5 +1,7 @@
 import uuid
+from pathlib import Path
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -173,6 +175,8 @@ class CaseEvent(models.Model):
         TONE_OVERRIDE = "tone_override"
         STATUS_CHANGED = "status_changed"
         ASSIGNED = "assigned"
+        WORK_ORDER_CREATED = "work_order_created"
+        WORK_ORDER_UPDATED = "work_order_updated"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
@@ -187,3 +191,45 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} on {self.case_id}"
+
+
+class Attachment(models.Model):
+    """A file that came with a message (an e-mail attachment), stored content-addressed.
+
+    Linked to its message by (channel, external id) because the file is stored when the
+    message is received, before the pipeline creates the ``Message`` row. The bytes are
+    served only as a download (``application/octet-stream``); ``content_type`` is what
+    the sender declared, shown, never trusted.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="attachments")
+    channel = models.CharField(max_length=30)
+    message_external_id = models.CharField(max_length=200)
+    position = models.PositiveSmallIntegerField(help_text="Order within its message, from 0.")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message_external_id", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "channel", "message_external_id", "position"],
+                name="attachment_unique_position",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def path(self) -> Path:
+        return self.storage_path(self.sha256)
+
+    @staticmethod
+    def storage_path(sha256: str) -> Path:
+        """Where the bytes are: ``DATA_DIR/attachments/ab/abcdef…`` (shared by equal files)."""
+        return Path(settings.DATA_DIR) / "attachments" / sha256[:2] / sha256

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from fairdesk.cases.models import QUEUE_STATUSES, Case, CaseEvent, Direction, Message
+from fairdesk.cases.models import QUEUE_STATUSES, Attachment, Case, CaseEvent, Direction, Message
 from fairdesk.contacts.models import ContactIdentity
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.workspaces.models import Workspace
@@ -134,20 +134,41 @@ class TimelineEntry:
     event: CaseEvent | None = None
     title: str = ""
     details: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 def timeline(case: Case) -> list[TimelineEntry]:
     """Every message on every channel and every case event, in time order."""
-    messages = Message.objects.filter(case=case).select_related(
-        "identity", "agent", "outbox", "outbox__approved_by"
+    messages = list(
+        Message.objects.filter(case=case).select_related(
+            "identity", "agent", "outbox", "outbox__approved_by"
+        )
     )
     events = CaseEvent.objects.filter(case=case).select_related("actor")
-    entries = [TimelineEntry(at=m.sent_at, message=m) for m in messages]
+    files = attachments_of(case, messages)
+    entries = [
+        TimelineEntry(
+            at=m.sent_at, message=m, attachments=files.get((m.channel, m.external_id or ""), ())
+        )
+        for m in messages
+    ]
     for event in events:
         title, details = describe_event(event)
         entries.append(TimelineEntry(at=event.at, event=event, title=title, details=details))
     entries.sort(key=lambda e: (e.at, 0 if e.message else 1, (e.message or e.event).pk))  # type: ignore[union-attr]
     return entries
+
+
+def attachments_of(
+    case: Case, messages: list[Message]
+) -> dict[tuple[str, str], tuple[Attachment, ...]]:
+    """The files of ``messages`` by (channel, external id), in one query."""
+    ids = {m.external_id for m in messages if m.external_id}
+    found: dict[tuple[str, str], list[Attachment]] = {}
+    rows = Attachment.objects.filter(workspace_id=case.workspace_id, message_external_id__in=ids)
+    for row in rows:
+        found.setdefault((row.channel, row.message_external_id), []).append(row)
+    return {key: tuple(rows_) for key, rows_ in found.items()}
 
 
 def held_replies(case: Case) -> QuerySet[OutboxMessage]:

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern] = [
         views.approve,
         name="case-approve-held",
     ),
+    path("attachments/<uuid:public_id>/", views.attachment, name="attachment"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -4,14 +4,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from fairdesk.cases.access import agent_required
 from fairdesk.cases.forms import ReplyForm
-from fairdesk.cases.models import Case
+from fairdesk.cases.models import Attachment, Case
 from fairdesk.cases.queries import (
     QueueCursor,
     case_for,
@@ -104,6 +105,23 @@ def approve(
     outbox = get_object_or_404(OutboxMessage, pk=outbox_id, case=case)
     approve_held_reply(outbox=outbox, supervisor=agent)  # PermissionDenied -> 403
     return _after_write(request, case=case, agent=agent)
+
+
+@require_GET
+@agent_required
+def attachment(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
+    """A message's file, for agents of its workspace only (404 otherwise). Always a
+    download the browser neither renders nor sniffs, whatever the sender declared."""
+    found = get_object_or_404(Attachment, workspace=agent.workspace, public_id=public_id)
+    try:
+        data = found.path.read_bytes()  # at most MAX_ATTACHMENT_BYTES
+    except FileNotFoundError as missing:
+        raise Http404("This file is no longer stored.") from missing
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = content_disposition_header(True, found.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 def _send(*, form: ReplyForm, case: Case, agent: Agent, action: str) -> OutboxMessage:

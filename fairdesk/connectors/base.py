@@ -99,6 +99,9 @@ class PollResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     cursor: dict[str, Any] = field(default_factory=dict)
     more: bool = False  # another page is waiting: poll again without sleeping
+    # Files that came with the records (e-mail attachments), in the connector's own
+    # form: handed to ``Connector.store_attachments`` in the records' transaction.
+    attachments: list[Any] = field(default_factory=list)
 
 
 class Connector:
@@ -126,6 +129,10 @@ class Connector:
         """Read what arrived since ``cursor``. Connectors fed only by webhooks keep
         the default (nothing to poll)."""
         return PollResult(cursor=cursor)
+
+    def store_attachments(self, account: Account, attachments: list[Any]) -> None:
+        """Record ``PollResult.attachments``; called inside the transaction that stores
+        the poll's records and moves the cursor, so both are kept or neither is."""
 
     @property
     def can_poll(self) -> bool:

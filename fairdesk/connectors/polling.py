@@ -64,6 +64,8 @@ def poll_channel(channel: Channel) -> PollOutcome:
                 if result.records
                 else StoreResult()
             )
+            if result.attachments:
+                connector.store_attachments(account, result.attachments)
             updates: dict[str, object] = {"cursor": result.cursor, "last_poll_at": now}
             if result.records:
                 updates["last_event_at"] = now

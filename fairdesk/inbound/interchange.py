@@ -9,7 +9,15 @@ import io
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 CHANNELS = frozenset(
     {"x", "facebook", "instagram", "messenger", "mastodon", "bluesky", "email", "webform", "phone"}
@@ -49,6 +57,8 @@ class InterchangeMessage(BaseModel):
     in_reply_to: ExternalId | None = None
     brand_handle: ShortText | None = None
     entitlement: Literal["standard", "premium"] | None = None
+    # Channels with a subject line (e-mail): the subject of a case this message opens.
+    subject: ShortText | None = None
 
     @field_validator("channel")
     @classmethod
@@ -68,6 +78,14 @@ class InterchangeMessage(BaseModel):
     @classmethod
     def no_nul(cls, value: str) -> str:
         return value.replace("\x00", "")
+
+    @model_serializer(mode="wrap")
+    def omit_absent_subject(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Records of channels without subjects serialise exactly as before it existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("subject") is None:
+            data.pop("subject", None)
+        return data
 
 
 TWCS_COLUMNS = (

@@ -261,7 +261,7 @@ class BatchThreader:
             entitlement=identity.contact.entitlement,
             reason=signals[0] if signals else (triage.intent if triage else ""),
             topic=topic,
-            subject=" ".join(msg.text.split())[:200],
+            subject=" ".join((msg.subject or msg.text).split())[:200],
             origin_channel=msg.channel,
             first_inbound_at=msg.created_at,
             last_inbound_at=msg.created_at,

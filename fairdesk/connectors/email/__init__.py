@@ -1,0 +1,1 @@
+"""E-mail: a support mailbox polled by IMAP, replies sent by SMTP (see ``connector``)."""

@@ -1,0 +1,103 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from fairdesk.cases.models import Case
+from fairdesk.workspaces.models import Agent, Team, Workspace
+
+
+class WorkOrderKind(models.Model):
+    """A workspace's own kind of back-office step, beside the built-in ones."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="work_order_kinds"
+    )
+    slug = models.SlugField(max_length=40)
+    label = models.CharField(max_length=100)
+    default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="work_order_kind_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class WorkOrder(models.Model):
+    """One back-office step that makes the customer whole: a callback, a part, a visit, a
+    refund, a security fix. The case stays ``pending_internal`` while any is open."""
+
+    class Kind(models.TextChoices):
+        CALLBACK = "callback", "Callback"
+        PART_SHIPMENT = "part_shipment", "Part shipment"
+        TECHNICIAN_VISIT = "technician_visit", "Technician visit"
+        REFUND = "refund", "Refund"
+        ACCOUNT_CHANGE = "account_change", "Account change"
+        SECURITY_FIX = "security_fix", "Security fix"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="work_orders")
+    # A built-in kind or the slug of one of the workspace's WorkOrderKinds.
+    kind = models.CharField(max_length=40)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="work_orders")
+    owner = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_orders"
+    )
+    title = models.CharField(max_length=200, help_text="What the back office must do.")
+    customer_label = models.CharField(
+        max_length=200, help_text="What the customer sees, e.g. 'Replacement part on its way'."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    due_at = models.DateTimeField()
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="+")
+    idempotency_key = models.CharField(max_length=100)
+    details = models.JSONField(default=dict, blank=True)
+    external_ref = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"], name="work_order_unique_key"
+            )
+        ]
+        indexes = [
+            # The back-office queue: a team's open orders, earliest due first.
+            models.Index(
+                fields=["workspace", "team", "due_at", "id"],
+                name="work_order_queue_idx",
+                condition=Q(status__in=["open", "in_progress"]),
+            ),
+            models.Index(fields=["case", "created_at"], name="work_order_case_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.OPEN, self.Status.IN_PROGRESS)
+
+    @property
+    def kind_label(self) -> str:
+        return dict(self.Kind.choices).get(self.kind, self.kind.replace("_", " ").capitalize())
