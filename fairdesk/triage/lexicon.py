@@ -11,12 +11,16 @@ fragments.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from re import _constants as sre  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
+
+# The regex parser's internals (to derive literal prefixes from a pattern's parse tree);
+# imported by name so type checkers treat them as the untyped modules they are.
+sre: Any = importlib.import_module("re._constants")
+sre_parse: Any = importlib.import_module("re._parser")
 
 # Folded text spells negations several ways; fragments use these to stay short.
 CANT = r"(?:can'?t|cannot|can not|unable to|couldn'?t)"
