@@ -199,3 +199,12 @@ FAIRDESK_WORKER_BATCH = env_int("FAIRDESK_WORKER_BATCH", 500)
 FAIRDESK_WORKER_LEASE_SECONDS = env_int("FAIRDESK_WORKER_LEASE_SECONDS", 120)
 FAIRDESK_MAX_ATTEMPTS = env_int("FAIRDESK_MAX_ATTEMPTS", 5)
 FAIRDESK_MAX_TEXT_CHARS = env_int("FAIRDESK_MAX_TEXT_CHARS", 20_000)
+
+# Follow-through: resolved cases close after this many quiet days; customers get at most
+# one expectations update per case per this many minutes.
+FAIRDESK_QUIET_CLOSE_DAYS = env_int("FAIRDESK_QUIET_CLOSE_DAYS", 7)
+FAIRDESK_UPDATE_INTERVAL_MINUTES = env_int("FAIRDESK_UPDATE_INTERVAL_MINUTES", 30)
+if FAIRDESK_QUIET_CLOSE_DAYS < 1 or FAIRDESK_UPDATE_INTERVAL_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "FAIRDESK_QUIET_CLOSE_DAYS and FAIRDESK_UPDATE_INTERVAL_MINUTES must be at least 1"
+    )

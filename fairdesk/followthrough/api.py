@@ -1,7 +1,10 @@
-"""Work orders over HTTP: agents and external back-office systems (bearer tokens).
+"""Work orders and resolutions over HTTP: agents and external back-office systems
+(bearer tokens).
 
 Unknown fields are refused (422). Creating with an idempotency key already used for the
 same order returns it again (200); a duplicate is refused with a pointer (409).
+Proposing resolution while work orders are open is refused with their ids (409);
+proposing again while the customer has not answered returns the waiting proposal (200).
 """
 
 import uuid
@@ -16,8 +19,14 @@ from pydantic import ConfigDict
 
 from fairdesk.api_auth import current_agent
 from fairdesk.cases.queries import case_for
-from fairdesk.followthrough.models import WorkOrder
-from fairdesk.followthrough.queries import team_queue, work_order_for
+from fairdesk.followthrough.models import Resolution, WorkOrder
+from fairdesk.followthrough.queries import (
+    resolution_rates,
+    resolutions_of,
+    team_queue,
+    work_order_for,
+)
+from fairdesk.followthrough.resolution import ResolutionRefused, propose_resolution
 from fairdesk.followthrough.services import (
     DuplicateWorkOrder,
     NewWorkOrder,
@@ -178,3 +187,96 @@ def change(request: HttpRequest, order_id: uuid.UUID, body: WorkOrderPatch) -> W
     except PermissionDenied as error:
         raise HttpError(404, "No such work order.") from error
     return _out(work_order_for(workspace=agent.workspace, public_id=updated.public_id))
+
+
+# -- resolution -------------------------------------------------------------------------
+
+
+class ResolutionOut(Schema):
+    id: uuid.UUID
+    case: uuid.UUID
+    case_reference: str
+    proposed_by: str | None
+    proposed_at: datetime
+    outcome: Literal["pending", "confirmed", "quiet_closed", "reopened"]
+    decided_at: datetime | None
+    question_channel: str | None
+
+
+class ResolutionRefusedOut(Schema):
+    detail: str
+    open_work_orders: list[uuid.UUID]
+
+
+class RatesOut(Schema):
+    since: datetime | None
+    until: datetime | None
+    proposals: int
+    confirmed: int
+    quiet_closed: int
+    reopened: int
+    pending: int
+    made_whole_rate: float | None = Field(description="Confirmed over proposals, percent.")
+    reopen_rate: float | None = Field(description="Reopened over proposals, percent.")
+
+
+def _resolution_out(resolution: Resolution) -> ResolutionOut:
+    return ResolutionOut(
+        id=resolution.public_id,
+        case=resolution.case.public_id,
+        case_reference=resolution.case.reference,
+        proposed_by=resolution.proposed_by.user.username if resolution.proposed_by else None,
+        proposed_at=resolution.proposed_at,
+        outcome=resolution.outcome,  # type: ignore[arg-type]
+        decided_at=resolution.decided_at,
+        question_channel=resolution.question.channel if resolution.question else None,
+    )
+
+
+@router.post(
+    "/cases/{case_id}/resolution",
+    response={200: ResolutionOut, 201: ResolutionOut, 409: ResolutionRefusedOut},
+    tags=["resolutions"],
+)
+def propose(request: HttpRequest, case_id: uuid.UUID) -> tuple[int, Any]:
+    """Resolve the case pending the customer's confirmation: "Is this fixed for you?"."""
+    agent = current_agent(request)
+    case = case_for(workspace=agent.workspace, public_id=case_id)
+    before = Resolution.objects.filter(case=case, outcome=Resolution.Outcome.PENDING).exists()
+    try:
+        resolution = propose_resolution(case=case, agent=agent)
+    except ResolutionRefused as refused:
+        ids = [order.public_id for order in refused.open_orders]
+        return 409, ResolutionRefusedOut(detail=str(refused), open_work_orders=ids)
+    return (200 if before else 201), _resolution_out(resolution)
+
+
+@router.get("/cases/{case_id}/resolutions", response=list[ResolutionOut], tags=["resolutions"])
+def case_resolutions(request: HttpRequest, case_id: uuid.UUID) -> list[ResolutionOut]:
+    """Every proposal on the case, latest first."""
+    agent = current_agent(request)
+    case = case_for(workspace=agent.workspace, public_id=case_id)
+    return [_resolution_out(resolution) for resolution in resolutions_of(case)]
+
+
+@router.get("/resolutions/rates", response=RatesOut, tags=["resolutions"])
+def rates(
+    request: HttpRequest, since: datetime | None = None, until: datetime | None = None
+) -> RatesOut:
+    """Made-whole rate (confirmed / proposals) and reopen rate (reopened / proposals) of
+    the proposals made in [since, until)."""
+    agent = current_agent(request)
+    if any(moment is not None and moment.tzinfo is None for moment in (since, until)):
+        raise HttpError(422, "since and until need a time zone, e.g. 2026-11-01T00:00:00Z.")
+    figures = resolution_rates(workspace=agent.workspace, since=since, until=until)
+    return RatesOut(
+        since=since,
+        until=until,
+        proposals=figures.proposals,
+        confirmed=figures.confirmed,
+        quiet_closed=figures.quiet_closed,
+        reopened=figures.reopened,
+        pending=figures.pending,
+        made_whole_rate=figures.made_whole_rate,
+        reopen_rate=figures.reopen_rate,
+    )

@@ -3,7 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from fairdesk.cases.models import Case
+from fairdesk.cases.models import Case, Message
+from fairdesk.replies.models import OutboxMessage
 from fairdesk.workspaces.models import Agent, Team, Workspace
 
 
@@ -101,3 +102,106 @@ class WorkOrder(models.Model):
     @property
     def kind_label(self) -> str:
         return dict(self.Kind.choices).get(self.kind, self.kind.replace("_", " ").capitalize())
+
+
+class Resolution(models.Model):
+    """One proposal that a case is resolved, and what the customer made of it.
+
+    The made-whole rate is confirmed over proposals, the reopen rate reopened over
+    proposals (``queries.resolution_rates``). ``quiet_closed`` means the case closed
+    without an explicit yes: the quiet period passed, or an agent closed it meanwhile.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting for the customer"
+        CONFIRMED = "confirmed", "Confirmed fixed"
+        QUIET_CLOSED = "quiet_closed", "Closed without an answer"
+        REOPENED = "reopened", "Reopened"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="resolutions")
+    proposed_by = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    proposed_at = models.DateTimeField()
+    # "Is this fixed for you?" as queued in the outbox.
+    question = models.ForeignKey(
+        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The customer's message that confirmed or reopened, when one did.
+    answer = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["proposed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(outcome="pending"),
+                name="resolution_one_pending",
+            )
+        ]
+        indexes = [
+            # The follow-through worker's scan of proposals still waiting.
+            models.Index(
+                fields=["proposed_at", "id"],
+                name="resolution_pending_idx",
+                condition=Q(outcome="pending"),
+            ),
+            models.Index(fields=["workspace", "proposed_at"], name="resolution_period_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"resolution of {self.case_id} ({self.outcome})"
+
+
+class ExpectationUpdate(models.Model):
+    """One row per case: what the customer was last told of its status, next step and
+    ETA, and when the next update may go out. Changes inside the interval coalesce: the
+    update that leaves carries the state at that moment (the latest wins)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="expectation_update")
+    told_status = models.CharField(max_length=20, blank=True)
+    told_next_step = models.CharField(max_length=300, blank=True)
+    told_eta = models.DateTimeField(null=True, blank=True)
+    # Set while a change waits to be told; NULL when the customer is up to date.
+    due_at = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    sent_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["due_at", "id"],
+                name="expectation_update_due_idx",
+                condition=Q(due_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"updates for {self.case_id}"
+
+
+class ScanCursor(models.Model):
+    """How far a follow-through step has read an append-only table (by id), so that a
+    run reads each row once and a second run finds nothing new."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"

@@ -1,12 +1,14 @@
-"""Reads for work orders, always scoped to a workspace."""
+"""Reads for work orders and resolutions, always scoped to a workspace."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from fairdesk.cases.models import Case
-from fairdesk.followthrough.models import WorkOrder
+from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.workspaces.models import Team, Workspace
 
 OPEN = (WorkOrder.Status.OPEN, WorkOrder.Status.IN_PROGRESS)
@@ -45,3 +47,65 @@ def team_queue(
     if team is not None:
         orders = orders.filter(team=team)
     return orders.select_related("case", "team", "owner").order_by("due_at", "id")[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionRates:
+    """Proposals of resolution made in a period and what became of them.
+
+    ``made_whole_rate`` is confirmed over proposals, ``reopen_rate`` reopened over
+    proposals (percent, None without proposals). Pending proposals count in the
+    denominator: they were proposed, and not (yet) confirmed.
+    """
+
+    proposals: int
+    confirmed: int
+    quiet_closed: int
+    reopened: int
+    pending: int
+
+    @property
+    def made_whole_rate(self) -> float | None:
+        return _percent(self.confirmed, self.proposals)
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return _percent(self.reopened, self.proposals)
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def resolution_rates(
+    *, workspace: Workspace, since: datetime | None = None, until: datetime | None = None
+) -> ResolutionRates:
+    """Made-whole and reopen rates of the proposals made in [since, until)
+    (``resolution_period_idx``)."""
+    rows = Resolution.objects.filter(workspace=workspace)
+    if since is not None:
+        rows = rows.filter(proposed_at__gte=since)
+    if until is not None:
+        rows = rows.filter(proposed_at__lt=until)
+    counts = dict(rows.values_list("outcome").annotate(n=Count("id")).order_by())
+    return ResolutionRates(
+        proposals=sum(counts.values()),
+        confirmed=counts.get(Resolution.Outcome.CONFIRMED, 0),
+        quiet_closed=counts.get(Resolution.Outcome.QUIET_CLOSED, 0),
+        reopened=counts.get(Resolution.Outcome.REOPENED, 0),
+        pending=counts.get(Resolution.Outcome.PENDING, 0),
+    )
+
+
+def resolutions_of(case: Case) -> list[Resolution]:
+    """A case's proposals, latest first, with who proposed them."""
+    return list(
+        Resolution.objects.filter(case=case)
+        .select_related("case", "proposed_by__user", "question")
+        .order_by("-proposed_at", "-id")
+    )
+
+
+def open_work_orders(case: Case) -> list[WorkOrder]:
+    """What still stands between the case and a proposal of resolution."""
+    return list(WorkOrder.objects.filter(case=case, status__in=OPEN).order_by("due_at", "id"))

@@ -1,8 +1,10 @@
 """Writes for work orders: create (idempotent, duplicates refused with a pointer to the
 first), move through their states (dependencies respected), and keep the case's
-customer-visible expectations — status, next step, ETA — in step with them.
+customer-visible expectations — status, next step, ETA — in step with them (a change
+the customer can see schedules an update to them: ``updates.note_change``).
 
-Every write records a case event in the same transaction.
+Every write records a case event in the same transaction. Orders the system creates
+itself (a callback the customer asked for) have no actor.
 """
 
 from dataclasses import dataclass
@@ -13,11 +15,20 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from fairdesk.cases.lifecycle import refresh_deadlines
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus
 from fairdesk.followthrough.models import WorkOrder, WorkOrderKind
+from fairdesk.followthrough.updates import note_change, visible_state
+from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Agent, Team
 
 MAX_DETAILS_CHARS = 5_000
+DEADLINE_COLUMNS = [
+    "first_response_due_at",
+    "next_response_due_at",
+    "resolution_due_at",
+    "escalation_at",
+]
 FINAL = (WorkOrder.Status.DONE, WorkOrder.Status.CANCELLED)
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     WorkOrder.Status.OPEN: (
@@ -34,6 +45,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     WorkOrder.Status.CANCELLED: (),
 }
 WORKED_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN, CaseStatus.PENDING_CUSTOMER)
+EXPECTATION_FIELDS = ["status", "next_step", "eta", "updated_at"]
 
 
 class WorkOrderInvalid(ValueError):
@@ -61,7 +73,7 @@ class NewWorkOrder:
     details: dict[str, Any] | None = None
 
 
-def create_work_order(*, case: Case, actor: Agent, order: NewWorkOrder) -> WorkOrder:
+def create_work_order(*, case: Case, actor: Agent | None, order: NewWorkOrder) -> WorkOrder:
     """The new order, or the existing one for a retry with the same key and content.
 
     Raises ``DuplicateWorkOrder`` (key reused for something else, or an identical open
@@ -122,14 +134,18 @@ def update_work_order(
 
 def refresh_expectations(case: Case) -> None:
     """Status, next step and ETA the customer sees, from the case's open orders."""
+    before = visible_state(case)
     open_orders = list(
         case.work_orders.filter(
             status__in=[WorkOrder.Status.OPEN, WorkOrder.Status.IN_PROGRESS]
         ).order_by("due_at", "id")
     )
+    fields = EXPECTATION_FIELDS
     if open_orders:
         if case.status in WORKED_STATUSES:
             case.status = CaseStatus.PENDING_INTERNAL
+        elif case.status == CaseStatus.RESOLVED:
+            fields = EXPECTATION_FIELDS + _unresolve(case)
         case.next_step = open_orders[0].customer_label
         case.eta = max(order.due_at for order in open_orders)
     elif case.status == CaseStatus.PENDING_INTERNAL:
@@ -137,15 +153,27 @@ def refresh_expectations(case: Case) -> None:
         case.status = CaseStatus.OPEN
         case.next_step = "We will check with you that everything is fixed."
         case.eta = None
-    case.save(update_fields=["status", "next_step", "eta", "updated_at"])
+    case.save(update_fields=fields)
+    if visible_state(case) != before:
+        note_change(case)
+
+
+def _unresolve(case: Case) -> list[str]:
+    """New work on a resolved case undoes the resolution: it is pending internal work
+    again, with its deadlines back (the waiting proposal is then marked reopened by
+    ``resolution.decide_resolutions``)."""
+    case.status = CaseStatus.PENDING_INTERNAL
+    case.resolved_at = None
+    refresh_deadlines(case, targets_table(case.workspace))
+    return ["resolved_at", *DEADLINE_COLUMNS]
 
 
 # -- helpers --------------------------------------------------------------------------
 
 
-def _check_new(*, case: Case, actor: Agent, order: NewWorkOrder) -> None:
+def _check_new(*, case: Case, actor: Agent | None, order: NewWorkOrder) -> None:
     workspace_id = case.workspace_id
-    if actor.workspace_id != workspace_id:
+    if actor is not None and actor.workspace_id != workspace_id:
         raise PermissionDenied("This case belongs to another workspace.")
     if order.team.workspace_id != workspace_id:
         raise WorkOrderInvalid("Choose one of this workspace's teams.")
@@ -198,7 +226,7 @@ def _open_twin(*, case: Case, order: NewWorkOrder) -> WorkOrder | None:
     return None
 
 
-def _write_new(*, case: Case, actor: Agent, order: NewWorkOrder) -> WorkOrder:
+def _write_new(*, case: Case, actor: Agent | None, order: NewWorkOrder) -> WorkOrder:
     created = WorkOrder.objects.create(
         workspace_id=case.workspace_id,
         case=case,
@@ -259,7 +287,7 @@ def _move(order: WorkOrder, status: str) -> None:
     order.status = status
 
 
-def _event(case: Case, type_: str, actor: Agent, order: WorkOrder, **params: Any) -> None:
+def _event(case: Case, type_: str, actor: Agent | None, order: WorkOrder, **params: Any) -> None:
     CaseEvent.objects.create(
         workspace_id=case.workspace_id,
         case=case,

@@ -1,4 +1,5 @@
-"""Work orders in the web UI: create from a case, move along, and the back-office queue."""
+"""Work orders in the web UI: create from a case, move along, and the back-office queue;
+and the proposal that a case is resolved."""
 
 import uuid
 
@@ -13,6 +14,7 @@ from fairdesk.cases.access import agent_required
 from fairdesk.cases.queries import case_for
 from fairdesk.followthrough.forms import StatusForm, WorkOrderForm
 from fairdesk.followthrough.queries import team_queue, work_order_for
+from fairdesk.followthrough.resolution import ResolutionRefused, propose_resolution
 from fairdesk.followthrough.services import (
     DuplicateWorkOrder,
     NewWorkOrder,
@@ -78,3 +80,17 @@ def queue(request: HttpRequest, *, agent: Agent) -> HttpResponse:
     orders = list(team_queue(workspace=agent.workspace, team=chosen, limit=200))
     context = {"orders": orders, "teams": teams, "chosen": chosen}
     return render(request, "followthrough/queue.html", context)
+
+
+@require_POST
+@agent_required
+def propose(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
+    """ "Resolved — ask the customer": refused while work orders are open."""
+    case = case_for(workspace=agent.workspace, public_id=public_id)
+    try:
+        propose_resolution(case=case, agent=agent)
+    except ResolutionRefused as refused:
+        messages.error(request, f"Not resolved — {refused}")
+    else:
+        messages.success(request, "Resolved. We asked the customer whether it is fixed for them.")
+    return redirect("case", public_id=case.public_id)

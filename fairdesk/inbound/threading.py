@@ -226,9 +226,15 @@ class BatchThreader:
         return found
 
     def _open_cases(self, contact_ids: set[int]) -> dict[int, Case]:
+        # A resolved case waits for the customer's "is it fixed?" answer: their next
+        # message (a DM carries no in-reply-to) continues it rather than opening another.
         rows = (
             Case.objects.only(*CASE_FIELDS)
-            .filter(workspace=self.workspace, contact_id__in=contact_ids, status__in=OPEN_STATUSES)
+            .filter(
+                workspace=self.workspace,
+                contact_id__in=contact_ids,
+                status__in=(*OPEN_STATUSES, CaseStatus.RESOLVED),
+            )
             .order_by("id")
         )
         return {case.contact_id: case for case in rows}

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message, Visibility
 from fairdesk.contacts.models import ContactIdentity
+from fairdesk.followthrough.quality import check_callback_answer
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.triage import check_tone
 from fairdesk.triage.types import ToneVerdict
@@ -142,7 +143,7 @@ def _draft(
     existing = _existing(case=case, key=key)
     if existing is not None:
         return existing
-    return body, key, check_tone(body)
+    return body, key, check_callback_answer(case=case, text=body, verdict=check_tone(body))
 
 
 def approve_held_reply(*, outbox: OutboxMessage, supervisor: Agent) -> OutboxMessage:

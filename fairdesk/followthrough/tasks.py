@@ -1,0 +1,44 @@
+"""The follow-through worker step: everything that happens after the fact, by time or
+by a new message, in one idempotent pass (``fairdesk followthrough``).
+
+Each part settles its rows in the same transaction as their effects, so running the
+step twice — or two workers at once — gives the same result as running it once.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from fairdesk.followthrough.callbacks import schedule_callbacks
+from fairdesk.followthrough.resolution import decide_resolutions
+from fairdesk.followthrough.updates import send_due_updates
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    confirmed: int
+    quiet_closed: int
+    reopened: int
+    callbacks: int
+    updates: int
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + self.quiet_closed + self.reopened + self.callbacks + self.updates
+
+
+def run_followthrough(*, now: datetime | None = None) -> StepResult:
+    """Callbacks from new messages first (their orders change what customers are told),
+    then decisions on proposals, then the updates now due."""
+    now = now or timezone.now()
+    callbacks = schedule_callbacks(now=now)
+    decided = decide_resolutions(now=now)
+    updates = send_due_updates(now=now)
+    return StepResult(
+        confirmed=decided["confirmed"],
+        quiet_closed=decided["quiet_closed"],
+        reopened=decided["reopened"],
+        callbacks=callbacks,
+        updates=updates,
+    )
