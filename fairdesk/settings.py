@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "fairdesk.connectors",
     "fairdesk.replies",
     "fairdesk.followthrough",
+    "fairdesk.portal",
     "fairdesk.insights",
     "fairdesk.demo",
 ]
@@ -208,3 +209,8 @@ if FAIRDESK_QUIET_CLOSE_DAYS < 1 or FAIRDESK_UPDATE_INTERVAL_MINUTES < 1:
     raise ImproperlyConfigured(
         "FAIRDESK_QUIET_CLOSE_DAYS and FAIRDESK_UPDATE_INTERVAL_MINUTES must be at least 1"
     )
+
+# Customer portal: how long a link sent to a customer works.
+FAIRDESK_PORTAL_LINK_DAYS = env_int("FAIRDESK_PORTAL_LINK_DAYS", 7)
+if not 1 <= FAIRDESK_PORTAL_LINK_DAYS <= 90:
+    raise ImproperlyConfigured("FAIRDESK_PORTAL_LINK_DAYS must be between 1 and 90")

@@ -11,5 +11,6 @@ urlpatterns = [
     path("settings/channels/", include("fairdesk.connectors.settings_urls")),
     path("contact/", include("fairdesk.connectors.webform.urls")),
     path("", include("fairdesk.connectors.phone.urls")),
+    path("portal/", include("fairdesk.portal.urls")),
     path("", include("fairdesk.api_urls")),
 ]

@@ -28,7 +28,7 @@ def build_request(outbox: OutboxMessage) -> OutboundRequest:
         channel=message.channel,
         in_reply_to=message.in_reply_to,
         thread=tuple(str(external_id) for external_id in thread),
-        recipient=_recipient(on_channel) or _contact_identity(outbox),
+        recipient=_recipient(on_channel, outbox.case.contact_id) or _contact_identity(outbox),
         subject=outbox.case.subject,
         brand_handle=message.brand_handle,
     )
@@ -47,10 +47,11 @@ def _contact_identity(outbox: OutboxMessage) -> Recipient | None:
     )
 
 
-def _recipient(on_channel: "QuerySet[Message]") -> Recipient | None:
-    """The customer's identity on this channel: the author of their latest message."""
+def _recipient(on_channel: "QuerySet[Message]", contact_id: int) -> Recipient | None:
+    """The customer's identity on this channel: the author of their latest message. Only
+    the case's own contact — never a stranger who replied in their public thread."""
     identity_id = (
-        on_channel.filter(direction=Direction.INBOUND, identity__isnull=False)
+        on_channel.filter(direction=Direction.INBOUND, identity__contact_id=contact_id)
         .order_by("-sent_at", "-id")
         .values_list("identity_id", flat=True)
         .first()

@@ -34,6 +34,7 @@ from fairdesk.connectors.base import Connector, PermanentSendError, RateLimited
 from fairdesk.connectors.models import Channel
 from fairdesk.connectors.queries import sending_account
 from fairdesk.inbound.claims import LostClaim, claim, reclaim_expired, release_done
+from fairdesk.portal.services import redact_delivered
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.replies.outbound import build_request
 from fairdesk.routing.queries import targets_table
@@ -71,6 +72,10 @@ def send_pending(*, limit: int = 100, should_stop: Callable[[], bool] | None = N
     reclaim_expired(OutboxMessage)
     token, ids = claim(OutboxMessage, limit=limit, lease=LEASE)
     sent = 0
+    if ids:
+        workspaces = set(
+            OutboxMessage.objects.filter(id__in=ids).values_list("workspace_id", flat=True)
+        )
     for position, outbox_id in enumerate(ids):
         if should_stop is not None and should_stop():
             release(token=token, ids=ids[position:])
@@ -84,6 +89,10 @@ def send_pending(*, limit: int = 100, should_stop: Callable[[], bool] | None = N
         except Exception as error:
             logger.exception("sending outbox %s failed", outbox_id)
             _record_failure(outbox_id=outbox_id, token=token, error=error)
+    if ids:
+        # Portal links and one-time codes must not outlive their delivery in our database.
+        for workspace_id in workspaces:
+            redact_delivered(workspace_id=workspace_id)
     return sent
 
 

@@ -144,3 +144,32 @@ def test_web_form_and_phone_cases_are_answered_by_email(
         assert (outbox.channel, outbox.message.visibility) == ("email", "private")
         recipient = build_request(outbox).recipient
         assert recipient is not None and recipient.external_id == "lee@example.com"
+
+
+def test_a_private_reply_never_goes_to_a_stranger_in_the_public_thread(
+    workspace: Workspace, agent: Agent, public_case: Case, ingest: Callable[..., int]
+) -> None:
+    ingest(
+        workspace,
+        [
+            record(
+                "t-2",
+                "@dana same here lol",
+                author="u-stranger",
+                handle="@troll",
+                minutes=5,
+                in_reply_to="t-1",
+            )
+        ],
+    )
+    assert Message.objects.filter(case=public_case, external_id="t-2").exists()
+    outbox = submit_reply(
+        case=public_case,
+        agent=agent,
+        text="DMing you",
+        visibility="private",
+        idempotency_key="k-9",
+        channel="x",
+    )
+    recipient = build_request(outbox).recipient
+    assert recipient is not None and recipient.external_id == "u-1"

@@ -1,0 +1,105 @@
+"""Typed inputs of the portal pages (customers) and of the agent's "send portal link"."""
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+
+from fairdesk.portal.credentials import CODE_DIGITS
+from fairdesk.portal.services import MAX_COMMENT_CHARS, MAX_NOTE_CHARS
+from fairdesk.replies.services import MAX_REPLY_CHARS
+
+Choices = Sequence[tuple[Any, str]]
+
+
+class SendLinkForm(forms.Form):
+    """The agent's button. The key is minted when the form renders: a double submit
+    sends one link."""
+
+    channel = forms.ChoiceField(label="Send to")
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        max_length=MAX_NOTE_CHARS,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": MAX_NOTE_CHARS}),
+        help_text="Shown before the link; checked by the tone guard like any reply.",
+    )
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, routes: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["channel"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = list(routes)
+
+    @classmethod
+    def fresh(cls, *, routes: Choices) -> "SendLinkForm":
+        return cls(initial={"idempotency_key": uuid.uuid4()}, routes=routes)
+
+
+class RouteForm(forms.Form):
+    """Where the customer wants their code: one of the link contact's own identities."""
+
+    route = forms.TypedChoiceField(
+        label="Send my code by", coerce=int, widget=forms.RadioSelect, empty_value=None
+    )
+
+    def __init__(self, *args: Any, routes: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["route"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = list(routes)
+        if routes:
+            field.initial = routes[0][0]
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Your code",
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "size": CODE_DIGITS}
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = re.sub(r"[\s-]", "", self.cleaned_data["code"])
+        if not re.fullmatch(rf"[0-9]{{{CODE_DIGITS}}}", code):
+            raise forms.ValidationError(f"The code has {CODE_DIGITS} digits.")
+        return code
+
+
+class PortalReplyForm(forms.Form):
+    text = forms.CharField(
+        label="Your message",
+        max_length=MAX_REPLY_CHARS,
+        widget=forms.Textarea(attrs={"rows": 5, "maxlength": MAX_REPLY_CHARS}),
+    )
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    @classmethod
+    def fresh(cls) -> "PortalReplyForm":
+        return cls(initial={"idempotency_key": uuid.uuid4()})
+
+
+class CsatForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label="How satisfied are you with how we handled this?",
+        coerce=int,
+        choices=[
+            (1, "1 — very unsatisfied"),
+            (2, "2"),
+            (3, "3"),
+            (4, "4"),
+            (5, "5 — very satisfied"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label="Anything you want to tell us? (optional)",
+        required=False,
+        max_length=MAX_COMMENT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_COMMENT_CHARS}),
+    )
