@@ -5,9 +5,13 @@ from pathlib import Path
 
 from fairdesk.cases.models import Case, Message
 from fairdesk.demo.loading import LoadSummary, dana_case
+from fairdesk.demo.platform_ids import facebook_post_id, x_tweet_id
+from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.setup import AGENTS, DemoWorkspace
 from fairdesk.demo.stream import BLOCKED_DRAFT, SPAM_COPIES
 from fairdesk.workspaces.models import Workspace
+
+PLATFORMS_PATH = "demo/platforms/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +35,11 @@ def case_of(workspace: Workspace, channel: str, external_id: str) -> Case | None
 def story_cases(workspace: Workspace) -> StoryCases:
     """The cases the first instance of each story became."""
     return StoryCases(
-        security=case_of(workspace, "x", "story-security"),
+        security=case_of(workspace, "x", x_tweet_id("story-security")),
         dana=dana_case(workspace),
-        praise=case_of(workspace, "facebook", "story-praise"),
+        praise=case_of(workspace, "facebook", facebook_post_id("story-praise")),
         small_customer=case_of(workspace, "email", "<story-callback@smallshop.example>"),
-        loud_customer=case_of(workspace, "x", "story-angry"),
+        loud_customer=case_of(workspace, "x", x_tweet_id("story-angry")),
     )
 
 
@@ -43,7 +47,7 @@ def _ref(case: Case | None) -> str:
     return case.reference if case is not None else "(not processed yet)"
 
 
-def story_lines(cases: StoryCases, *, data_dir: Path) -> list[str]:
+def story_lines(cases: StoryCases, *, data_dir: Path, url: str) -> list[str]:
     return [
         f"1. {_ref(cases.security)}  @devjane reports an exposed admin/debug panel on X: "
         "Critical, routed to Security, acknowledgement already sent; top of the queue.",
@@ -56,6 +60,15 @@ def story_lines(cases: StoryCases, *, data_dir: Path) -> list[str]:
         "same minute: identical deadlines, side by side in the queue.",
         f"5. {SPAM_COPIES} identical promo comments on Instagram: filtered as spam, no cases.",
         f'6. Try it: open a case as jo and reply "{BLOCKED_DRAFT}" - the tone guard blocks it.',
+        f"7. Reply on an X, Facebook, Instagram, Mastodon or Bluesky case and watch it leave: "
+        f"{url}{PLATFORMS_PATH} lists what each platform received.",
+    ]
+
+
+def platform_lines(platforms: DemoPlatforms) -> list[str]:
+    return [
+        f"  X {platforms.x.url}   Meta {platforms.meta.url}",
+        f"  Mastodon {platforms.mastodon.url}   Bluesky {platforms.bluesky.url}",
     ]
 
 
@@ -63,6 +76,7 @@ def start_text(
     *,
     demo: DemoWorkspace,
     summary: LoadSummary,
+    platforms: DemoPlatforms,
     url: str,
     data_dir: Path,
     replay: bool,
@@ -81,8 +95,13 @@ def start_text(
         f"Data directory: {data_dir} (credentials in demo-credentials.json)",
         f"Stream: {summary.stored} new events, {summary.duplicates} already loaded, "
         f"{summary.processed} processed, {summary.sent} replies sent.",
+        "Platforms (local stand-ins; webhooks and polling in, the connectors' replies out):",
+        *platform_lines(platforms),
         "What to look at:",
-        *("  " + line for line in story_lines(story_cases(demo.workspace), data_dir=data_dir)),
+        *(
+            "  " + line
+            for line in story_lines(story_cases(demo.workspace), data_dir=data_dir, url=url)
+        ),
         "Live traffic is replayed every few seconds." if replay else "Replay is off.",
         "Press Ctrl-C to stop.",
     ]

@@ -1,21 +1,24 @@
-"""Load the demo stream through the real ingest path: store, run the pipeline, send."""
+"""Load the demo stream through the real ingest paths: the platforms' webhooks and
+polling (``delivery.py``), the pipeline, and the sender, whose replies go out through
+the connectors to the stand-ins."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from fairdesk.cases.models import Case
+from fairdesk.connectors.polling import PollOutcome, poll_all
+from fairdesk.demo.delivery import Delivery, deliver, store
+from fairdesk.demo.platform_ids import x_user_id
+from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.stream import (
     DANA_AUTHOR_ID,
-    Record,
     dana_email_record,
     ordinary_records,
     story_records,
     tagged,
 )
-from fairdesk.inbound.interchange import InterchangeMessage
 from fairdesk.inbound.pipeline import drain
-from fairdesk.inbound.services import StoreResult, store_events
+from fairdesk.inbound.services import StoreResult
 from fairdesk.replies.sender import send_pending
 from fairdesk.workspaces.models import Workspace
 
@@ -29,11 +32,9 @@ class LoadSummary:
     processed: int = 0
     sent: int = 0
 
-
-def store(workspace: Workspace, records: Sequence[Record]) -> StoreResult:
-    """Validate like the importer does, then store as pending inbound events."""
-    clean = [InterchangeMessage.model_validate(r).model_dump(mode="json") for r in records]
-    return store_events(workspace=workspace, records=clean, source="demo")
+    def add(self, result: StoreResult | Delivery | PollOutcome) -> None:
+        self.stored += result.stored
+        self.duplicates += result.duplicates
 
 
 def dana_case(workspace: Workspace, tag: str = "") -> Case | None:
@@ -42,7 +43,7 @@ def dana_case(workspace: Workspace, tag: str = "") -> Case | None:
         Case.objects.filter(
             workspace=workspace,
             contact__identities__channel="x",
-            contact__identities__external_id=tagged(DANA_AUTHOR_ID, tag),
+            contact__identities__external_id=x_user_id(tagged(DANA_AUTHOR_ID, tag)),
         )
         .order_by("id")
         .first()
@@ -65,20 +66,23 @@ def send_all() -> int:
 
 
 def load_demo_stream(
-    workspace: Workspace, now: datetime, *, ordinary: int = ORDINARY_MESSAGES
+    workspace: Workspace,
+    now: datetime,
+    *,
+    platforms: DemoPlatforms,
+    ordinary: int = ORDINARY_MESSAGES,
 ) -> LoadSummary:
-    """Every story plus ordinary traffic, processed to the end. Loading twice is a no-op."""
+    """Every story plus ordinary traffic, delivered through the platforms, polled,
+    processed and answered to the end. Loading twice is a no-op."""
     summary = LoadSummary()
-    _add(summary, store(workspace, story_records(now) + ordinary_records(now, ordinary)))
+    records = story_records(now) + ordinary_records(now, ordinary)
+    summary.add(deliver(workspace=workspace, platforms=platforms, records=records))
+    for outcome in poll_all():
+        summary.add(outcome)
     summary.processed += drain()
     emailed = store_dana_email(workspace, now)
     if emailed is not None:
-        _add(summary, emailed)
+        summary.add(emailed)
     summary.processed += drain()
     summary.sent = send_all()
     return summary
-
-
-def _add(summary: LoadSummary, result: StoreResult) -> None:
-    summary.stored += result.stored
-    summary.duplicates += result.duplicates

@@ -1,5 +1,7 @@
 """Live traffic for the running demo: a few fresh messages every few seconds, and now
-and then a new instance of a story. The pipeline worker thread processes what is stored.
+and then a new instance of a story, delivered through the platforms (``delivery.py``).
+The poller thread reads what went to Mastodon and Bluesky; the pipeline worker thread
+processes what is stored.
 """
 
 import secrets
@@ -7,19 +9,28 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from fairdesk.demo.loading import store, store_dana_email
+from fairdesk.demo.delivery import deliver
+from fairdesk.demo.loading import store_dana_email
+from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.stream import STORIES, Record, ordinary_records
 from fairdesk.inbound.pipeline import StopFlag
 from fairdesk.workspaces.models import Workspace
 
 
 class Replayer:
-    """``tick`` stores one round of traffic; ``run`` ticks until asked to stop."""
+    """``tick`` delivers one round of traffic; ``run`` ticks until asked to stop."""
 
     def __init__(
-        self, workspace: Workspace, *, per_tick: int = 3, story_every: int = 8, run_id: str = ""
+        self,
+        workspace: Workspace,
+        platforms: DemoPlatforms,
+        *,
+        per_tick: int = 3,
+        story_every: int = 8,
+        run_id: str = "",
     ) -> None:
         self.workspace = workspace
+        self.platforms = platforms
         self.per_tick = per_tick
         self.story_every = story_every
         self.run_id = run_id or secrets.token_hex(2)
@@ -27,7 +38,8 @@ class Replayer:
         self.waiting_for_case: dict[str, datetime] = {}  # Dana instances: tag -> their "now"
 
     def tick(self, now: datetime) -> int:
-        """Store this round's records; returns how many were new."""
+        """Deliver this round's records; returns how many were new (stored, or put on a
+        polled platform)."""
         self.ticks += 1
         tag = f"{self.run_id}{self.ticks}"
         records: list[Record] = ordinary_records(now, self.per_tick, tag=tag, spread=timedelta(0))
@@ -36,7 +48,8 @@ class Replayer:
             records += STORIES[story](now, tag)
             if story == "dana":
                 self.waiting_for_case[tag] = now
-        return store(self.workspace, records).stored + self.follow_up()
+        delivered = deliver(workspace=self.workspace, platforms=self.platforms, records=records)
+        return delivered.stored + delivered.seeded + self.follow_up()
 
     def story_due(self) -> str | None:
         if self.ticks % self.story_every:

@@ -1,5 +1,6 @@
-"""One process runs everything: the web app (waitress), the pipeline worker, the sender
-and, for the demo, the replay. Ctrl-C or SIGTERM stops the server and every thread.
+"""One process runs everything: the web app (waitress), the pipeline worker, the sender,
+the poller and, for the demo, the replay. Ctrl-C or SIGTERM stops the server and every
+thread.
 """
 
 import logging
@@ -11,12 +12,14 @@ from types import FrameType
 
 from django.db import connections
 
+from fairdesk.connectors.polling import poll_all
 from fairdesk.inbound.pipeline import StopFlag, run_forever
 from fairdesk.replies.sender import send_pending
 
 log = logging.getLogger(__name__)
 RESTART_AFTER_ERROR_S = 2.0
 JOIN_TIMEOUT_S = 5.0
+POLL_EVERY_S = 2.0
 
 
 def resilient(name: str, loop: Callable[[], None], stop: StopFlag) -> Callable[[], None]:
@@ -42,6 +45,14 @@ def sender_loop(stop: StopFlag, *, idle_sleep: float = 1.0) -> None:
             stop.wait(idle_sleep)
 
 
+def poller_loop(stop: StopFlag, *, every: float = POLL_EVERY_S) -> None:
+    """Poll every polled channel (the demo's Mastodon and Bluesky; X's mention backfill)
+    for what arrived, then wait."""
+    while not stop.requested:
+        poll_all()
+        stop.wait(every)
+
+
 def pipeline_loop(stop: StopFlag) -> None:
     run_forever(stop=stop)
 
@@ -57,7 +68,11 @@ def start_threads(loops: dict[str, Callable[[], None]], stop: StopFlag) -> list[
 
 
 def worker_loops(stop: StopFlag) -> dict[str, Callable[[], None]]:
-    return {"pipeline": lambda: pipeline_loop(stop), "sender": lambda: sender_loop(stop)}
+    return {
+        "pipeline": lambda: pipeline_loop(stop),
+        "sender": lambda: sender_loop(stop),
+        "poller": lambda: poller_loop(stop),
+    }
 
 
 def stop_threads(threads: list[threading.Thread], stop: StopFlag) -> None:

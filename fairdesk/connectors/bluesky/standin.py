@@ -111,9 +111,11 @@ class BlueskyStandIn(StandIn):
         text: str,
         at: datetime,
         reply_to: str | None = None,
+        rkey: str | None = None,
     ) -> dict[str, Any]:
         """A post already on the network (``author``: a profileView), as a postView.
-        A reply takes its root from the parent, as a client does."""
+        A reply takes its root from the parent, as a client does. ``rkey`` fixes the
+        post's record key (and so its uri), e.g. to seed the same post again later."""
         record: dict[str, Any] = {
             "$type": POST,
             "createdAt": timestamp(at),
@@ -123,7 +125,7 @@ class BlueskyStandIn(StandIn):
         with self.lock:
             if reply_to is not None:
                 record["reply"] = self._reply_refs(reply_to)
-            return self._index(author, self._tid(at), record, at)
+            return self._index(author, rkey or self._tid(at), record, at)
 
     def notify(self, *, did: str, reason: str, post: dict[str, Any]) -> dict[str, Any]:
         """Tell account ``did`` about ``post`` (mention, reply, quote, like …)."""

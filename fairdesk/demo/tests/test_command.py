@@ -14,8 +14,10 @@ import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
+from urllib.request import OpenerDirector
 
 from fairdesk.demo.stream import SECURITY_TEXT
+from fairdesk.inbound.events import SECURITY_ACK
 
 REPO = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 60
@@ -42,7 +44,8 @@ def wait_for_health(base: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"no healthy demo at {base} within {START_TIMEOUT_S} s")
 
 
-def log_in_and_get_queue(base: str, username: str, password: str) -> str:
+def log_in(base: str, username: str, password: str) -> tuple[OpenerDirector, str]:
+    """A browser-like session logged in, and the queue page the login redirected to."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
     login = opener.open(f"{base}/login/", timeout=10).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login)
@@ -51,7 +54,7 @@ def log_in_and_get_queue(base: str, username: str, password: str) -> str:
     data = urllib.parse.urlencode(form).encode()
     with opener.open(f"{base}/login/", data=data, timeout=10) as response:
         assert response.geturl().rstrip("/") == base  # redirected to the queue
-        return str(response.read().decode())
+        return opener, str(response.read().decode())
 
 
 def test_demo_serves_the_queue_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -73,8 +76,13 @@ def test_demo_serves_the_queue_and_stops_on_sigterm(tmp_path: Path) -> None:
             credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
             password = credentials["passwords"]["jo"]
             assert password in output.read_text()
-            page = html.unescape(log_in_and_get_queue(base, "jo", password))
-            assert SECURITY_TEXT[:80] in page
+            opener, queue = log_in(base, "jo", password)
+            assert SECURITY_TEXT[:80] in html.unescape(queue)
+            # The acknowledgement left through the X connector: the X stand-in has it.
+            assert f"{base}/demo/platforms/" in output.read_text()
+            with opener.open(f"{base}/demo/platforms/", timeout=10) as response:
+                received = html.unescape(response.read().decode())
+            assert SECURITY_ACK.split("(")[0] in received
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=STOP_TIMEOUT_S) == 0
         finally:

@@ -7,6 +7,8 @@ from fairdesk.cases.queries import queue_page
 from fairdesk.contacts.models import Contact
 from fairdesk.demo.guide import StoryCases, story_cases
 from fairdesk.demo.loading import LoadSummary, load_demo_stream
+from fairdesk.demo.platform_ids import x_user_id
+from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.setup import DemoWorkspace
 from fairdesk.demo.stream import SPAM_COPIES, SPAM_TEXT
 from fairdesk.inbound.models import InboundEvent
@@ -53,7 +55,7 @@ def test_dana_is_one_customer_with_one_case_on_three_channels(
     ]
     assert case.reference in inbound.last().text  # type: ignore[union-attr]
     contacts = Contact.objects.filter(
-        identities__external_id__in=["x-dana-r", "dana@example.com"]
+        identities__external_id__in=[x_user_id("x-dana-r"), "dana@example.com"]
     ).distinct()
     assert list(contacts) == [case.contact]
     assert set(case.contact.identities.values_list("channel", flat=True)) == {"x", "email"}
@@ -97,8 +99,10 @@ def test_thirty_spam_comments_make_no_case(demo: DemoWorkspace, loaded: LoadSumm
     assert not demo.workspace.cases.filter(subject__contains="Earn $500").exists()
 
 
-def test_loading_twice_changes_nothing(demo: DemoWorkspace, loaded: LoadSummary) -> None:
+def test_loading_twice_changes_nothing(
+    demo: DemoWorkspace, platforms: DemoPlatforms, loaded: LoadSummary
+) -> None:
     messages, cases_before = Message.objects.count(), demo.workspace.cases.count()
-    again = load_demo_stream(demo.workspace, NOW)
+    again = load_demo_stream(demo.workspace, NOW, platforms=platforms)
     assert again.stored == 0 and again.duplicates == loaded.stored
     assert (Message.objects.count(), demo.workspace.cases.count()) == (messages, cases_before)

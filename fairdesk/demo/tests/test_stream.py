@@ -4,8 +4,10 @@ from datetime import timedelta
 import pytest
 from django.core.management.base import CommandError
 
+from fairdesk.connectors.polling import poll_all
 from fairdesk.demo.loading import dana_case
 from fairdesk.demo.management.commands.demo import refuse_postgres
+from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.replay import Replayer
 from fairdesk.demo.setup import DemoWorkspace
 from fairdesk.demo.stream import CHANNELS, ordinary_records, story_records
@@ -44,11 +46,14 @@ def test_story_records_cover_every_story() -> None:
     assert channels == {"x": 5, "facebook": 1, "email": 1, "instagram": 30}
 
 
-def test_replay_adds_traffic_and_new_story_instances(demo: DemoWorkspace) -> None:
-    replayer = Replayer(demo.workspace, per_tick=2, story_every=1, run_id="t")
+def test_replay_adds_traffic_and_new_story_instances(
+    demo: DemoWorkspace, platforms: DemoPlatforms
+) -> None:
+    replayer = Replayer(demo.workspace, platforms, per_tick=2, story_every=1, run_id="t")
     assert replayer.tick(NOW) == 3  # two ordinary messages and a new security report
     assert replayer.tick(NOW) == 5  # two ordinary, Dana's tweet, the brand reply, her DM
     assert replayer.waiting_for_case == {"t2": NOW}
+    poll_all()
     drain()
     case = dana_case(demo.workspace, "t2")
     assert case is not None
