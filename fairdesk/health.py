@@ -1,4 +1,9 @@
-"""``GET /healthz``: is the database reachable, and how is the inbound backlog doing."""
+"""``GET /healthz``: is the database reachable, how is the inbound backlog doing, and
+which triage models the pipeline uses (``triage_models``: "rules", or the trained heads
+and their bundles: name, task, trained_at, validation score)."""
+
+import logging
+from typing import Any
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
@@ -6,6 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from fairdesk.inbound.models import InboundEvent
+
+log = logging.getLogger(__name__)
 
 COUNT_CAP = 10_000
 
@@ -23,6 +30,16 @@ def _triage_tier() -> str:
     return str(getattr(FastTriage, "name", "fast"))
 
 
+def _triage_models() -> dict[str, Any] | str:
+    try:
+        from fairdesk.inbound.triage_cache import models_in_use
+
+        return models_in_use()
+    except Exception:  # an unreadable data directory must not take the health check down
+        log.exception("could not list the triage bundles")
+        return "unavailable"
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -38,5 +55,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "pending_events": pending,
             "dead_events": dead,
             "triage": _triage_tier(),
+            "triage_models": _triage_models(),
         }
     )

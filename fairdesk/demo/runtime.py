@@ -13,6 +13,7 @@ from types import FrameType
 from django.db import connections
 
 from fairdesk.connectors.polling import poll_all
+from fairdesk.followthrough.tasks import run_followthrough
 from fairdesk.inbound.pipeline import StopFlag, run_forever
 from fairdesk.replies.sender import send_pending
 
@@ -39,6 +40,9 @@ def resilient(name: str, loop: Callable[[], None], stop: StopFlag) -> Callable[[
     return body
 
 
+FOLLOWTHROUGH_EVERY_S = 10.0
+
+
 def sender_loop(stop: StopFlag, *, idle_sleep: float = 1.0) -> None:
     while not stop.requested:
         if not send_pending(should_stop=lambda: stop.requested):
@@ -50,6 +54,13 @@ def poller_loop(stop: StopFlag, *, every: float = POLL_EVERY_S) -> None:
     for what arrived, then wait."""
     while not stop.requested:
         poll_all()
+        stop.wait(every)
+
+
+def followthrough_loop(stop: StopFlag, *, every: float = FOLLOWTHROUGH_EVERY_S) -> None:
+    """Confirmations, quiet-period closes, expectation updates and callbacks."""
+    while not stop.requested:
+        run_followthrough()
         stop.wait(every)
 
 
@@ -72,6 +83,7 @@ def worker_loops(stop: StopFlag) -> dict[str, Callable[[], None]]:
         "pipeline": lambda: pipeline_loop(stop),
         "sender": lambda: sender_loop(stop),
         "poller": lambda: poller_loop(stop),
+        "followthrough": lambda: followthrough_loop(stop),
     }
 
 

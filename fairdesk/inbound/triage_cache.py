@@ -1,10 +1,23 @@
-"""One triage instance per workspace per worker process, refreshed with the staff directory."""
+"""One triage instance per workspace per worker process, refreshed with the staff directory.
 
+Trained bundles are looked up in ``DATA_DIR/triage`` and loaded once per process (the
+best bundle per task, see ``fairdesk.triage.bundle.best_by_task``); every workspace's
+classifier shares them. Without bundles the fast tier runs its rules alone. Nothing is
+trained or downloaded at run time: ``fairdesk triage train`` writes the bundles.
+"""
+
+import functools
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
 
 from fairdesk.triage import FastTriage, NearDuplicateIndex, StaffMember, TriageResult
+from fairdesk.triage.bundle import best_by_task
 from fairdesk.triage.severity import severity_of
+from fairdesk.triage.trained import TASK_LABELS, TrainedHeads, describe_bundles, load_heads
 from fairdesk.workspaces.models import Employee, Workspace
 
 REFRESH_SECONDS = 60.0
@@ -25,6 +38,24 @@ class WorkspaceTriage:
 _cache: dict[tuple[int, float], WorkspaceTriage] = {}
 
 
+def bundles_dir() -> Path:
+    return Path(settings.DATA_DIR) / "triage"
+
+
+@functools.cache
+def trained_heads() -> TrainedHeads | None:
+    """The trained heads of this process (None: rules only), loaded on first use."""
+    return load_heads(bundles_dir())
+
+
+@functools.cache
+def models_in_use() -> dict[str, Any] | str:
+    """For ``/healthz``: the bundles the pipeline loads from the data directory (read
+    from their ``model.json`` only, so the web process loads no weights), or "rules"."""
+    found = [info for task, info in best_by_task(bundles_dir()).items() if task in TASK_LABELS]
+    return describe_bundles(found) if found else "rules"
+
+
 def staff_directory(workspace: Workspace) -> list[StaffMember]:
     return [
         StaffMember(key=str(pk), name=name, aliases=tuple(aliases or ()))
@@ -40,7 +71,7 @@ def triage_for_workspace(workspace: Workspace) -> WorkspaceTriage:
     now = time.monotonic()
     if cached is not None and now - cached.loaded_at < REFRESH_SECONDS:
         return cached
-    classifier = FastTriage(staff=staff_directory(workspace))
+    classifier = FastTriage(staff=staff_directory(workspace), heads=trained_heads())
     if cached is None:
         cached = WorkspaceTriage(classifier, NearDuplicateIndex(), now)
         _cache[key] = cached
@@ -52,5 +83,8 @@ def triage_for_workspace(workspace: Workspace) -> WorkspaceTriage:
 
 
 def forget() -> None:
-    """Drop every cached instance (tests, and after the staff directory changes)."""
+    """Drop every cached instance and bundle (tests, after the staff directory changes,
+    after new bundles were trained)."""
     _cache.clear()
+    trained_heads.cache_clear()
+    models_in_use.cache_clear()

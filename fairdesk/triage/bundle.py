@@ -8,6 +8,9 @@ licence note; ``weights.npz`` holds the float32 weights as CSR arrays plus the i
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from fairdesk.triage.hashed import HashedLinearModel
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "fairdesk-triage-hashed/1"
 MODEL_FILE = "model.json"
@@ -52,6 +57,7 @@ def save(
         "training": model.info,
         "validation": validation,
         "training_data": training_data,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (path / MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
@@ -95,3 +101,67 @@ def load(path: Path | str) -> tuple[HashedLinearModel, dict[str, Any]]:
     if coef.shape[1] != model.features.n_features:
         raise BundleError(f"{path}: weights have {coef.shape[1]} columns, vectoriser differs")
     return model, meta
+
+
+@dataclass(frozen=True, slots=True)
+class BundleInfo:
+    """A bundle found in a directory, described by its ``model.json`` alone."""
+
+    path: Path
+    task: str
+    trained_at: str
+    score: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.path.name,
+            "task": self.task,
+            "trained_at": self.trained_at,
+            "score": self.score,
+        }
+
+
+def _info(path: Path) -> BundleInfo | None:
+    try:
+        meta = read_meta(path)
+    except BundleError as exc:
+        logger.warning("skipping triage bundle %s: %s", path, exc)
+        return None
+    if not (path / WEIGHTS_FILE).is_file() or not isinstance(meta.get("task"), str):
+        logger.warning("skipping triage bundle %s: no %s or no task", path, WEIGHTS_FILE)
+        return None
+    validation = meta.get("validation") or {}
+    score = validation.get("score") if isinstance(validation, dict) else None
+    # Bundles saved before trained_at was recorded: when model.json was last written.
+    stamp = meta.get("trained_at") or datetime.fromtimestamp(
+        (path / MODEL_FILE).stat().st_mtime, UTC
+    ).isoformat(timespec="seconds")
+    return BundleInfo(
+        path=path,
+        task=meta["task"],
+        trained_at=str(stamp),
+        score=float(score) if isinstance(score, int | float) else None,
+    )
+
+
+def ranked_by_task(directory: Path | str) -> dict[str, list[BundleInfo]]:
+    """The bundles among the subdirectories of ``directory``, per task, best first: the
+    highest validation score, then the most recently trained, then the name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}
+    ranked: dict[str, list[BundleInfo]] = {}
+    for path in sorted(directory.iterdir()):
+        info = _info(path) if (path / MODEL_FILE).is_file() else None
+        if info is not None:
+            ranked.setdefault(info.task, []).append(info)
+    return {task: sorted(infos, key=_rank, reverse=True) for task, infos in ranked.items()}
+
+
+def best_by_task(directory: Path | str) -> dict[str, BundleInfo]:
+    """The best bundle per task (see :func:`ranked_by_task`)."""
+    return {task: infos[0] for task, infos in ranked_by_task(directory).items()}
+
+
+def _rank(info: BundleInfo) -> tuple[float, str, str]:
+    return (info.score if info.score is not None else -1.0, info.trained_at, info.path.name)

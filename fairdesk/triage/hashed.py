@@ -1,9 +1,12 @@
 """The trainable fast tier: hashed word + character n-grams and a linear classifier.
 
-HashingVectorizer is stateless, so the vectoriser is fully described by its parameters and
-a saved model is just those parameters plus the weight matrix (see ``bundle.py``). Training
-and prediction share :class:`HashedLinearModel`, and the trained model predicts with the
-same float32 weights that are saved, so a reloaded bundle predicts exactly the same labels.
+The features are those of scikit-learn's stateless ``HashingVectorizer``, so the vectoriser
+is fully described by its parameters and a saved model is just those parameters plus the
+weight matrix (see ``bundle.py``). They are computed by ``ngrams.py`` (the same matrix, bit
+for bit, several times faster); ``HashedFeatures.reference`` still builds them with
+scikit-learn, for the equivalence test and the benchmark's before/after figure. Training and
+prediction share :class:`HashedLinearModel`, and the trained model predicts with the same
+float32 weights that are saved, so a reloaded bundle predicts exactly the same labels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
+
+from fairdesk.triage.ngrams import ngram_counts, safe_text
 
 DEFAULT_VECTORIZER: dict[str, Any] = {
     "n_features": 2**20,
@@ -42,39 +47,52 @@ class HashedFeatures:
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = {**DEFAULT_VECTORIZER, **(params or {})}
-        n = int(self.params["n_features"])
+        self._word_range = _pair(self.params["word_ngram_range"])
+        self._char_range = _pair(self.params["char_ngram_range"])
         common = {
-            "n_features": n,
+            "n_features": self.n_features,
             "alternate_sign": False,
             "norm": None,
             "lowercase": bool(self.params["lowercase"]),
             "dtype": np.float32,
         }
-        self._word = HashingVectorizer(
-            analyzer="word", ngram_range=tuple(self.params["word_ngram_range"]), **common
-        )
-        self._char = HashingVectorizer(
-            analyzer="char_wb", ngram_range=tuple(self.params["char_ngram_range"]), **common
-        )
+        self._word = HashingVectorizer(analyzer="word", ngram_range=self._word_range, **common)
+        self._char = HashingVectorizer(analyzer="char_wb", ngram_range=self._char_range, **common)
 
     @property
     def n_features(self) -> int:
         return int(self.params["n_features"])
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        clean = [_safe(t) for t in texts]
-        x = self._word.transform(clean) + self._char.transform(clean)
-        x = sp.csr_matrix(x, dtype=np.float32)
+        return self._weigh(self.counts(texts))
+
+    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Summed n-gram counts per text, before log scaling and normalisation."""
+        return ngram_counts(
+            texts,
+            n_features=self.n_features,
+            word_range=self._word_range,
+            char_range=self._char_range,
+            lowercase=bool(self.params["lowercase"]),
+        )
+
+    def reference(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """:meth:`transform` built by scikit-learn (one Python string per n-gram; slow)."""
+        return self._weigh(self.reference_counts(texts))
+
+    def reference_counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """:meth:`counts` built by scikit-learn."""
+        clean = [safe_text(t) for t in texts]
+        counts = sp.csr_matrix(
+            self._word.transform(clean) + self._char.transform(clean), dtype=np.float32
+        )
+        counts.sort_indices()
+        return counts
+
+    def _weigh(self, x: sp.csr_matrix) -> sp.csr_matrix:
         if self.params["sublinear_tf"]:
             np.log1p(x.data, out=x.data)
         return normalize(x, norm="l2", copy=False)
-
-
-def _safe(text: object) -> str:
-    if not isinstance(text, str):
-        return ""
-    # Lone surrogates would break encoding later on; 100 KB is far beyond any message.
-    return text[:20_000].encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass
@@ -92,17 +110,28 @@ class HashedLinearModel:
         self._coef_t = self.coef.T.tocsr()
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.features.transform(texts)
+        return self.decision_of(self.features.transform(texts))
+
+    def decision_of(self, x: sp.csr_matrix) -> np.ndarray:
+        """Scores (n_texts, n_rows) for a matrix from ``self.features``."""
         scores = np.asarray((x @ self._coef_t).todense(), dtype=np.float32)
         return scores + self.intercept
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
-        scores = self.decision(texts)
+        return self.labels_of(self.decision(texts))
+
+    def labels_of(self, scores: np.ndarray) -> list[str]:
+        """The label of each row of :meth:`decision` scores."""
         two = scores.shape[1] == 1
         index = (scores[:, 0] > 0).astype(int) if two else scores.argmax(axis=1)
         return [self.labels[i] for i in index]
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    low, high = value
+    return int(low), int(high)
 
 
 def train(
@@ -128,6 +157,7 @@ def train(
         solver="liblinear" if len(set(labels)) == 2 else "saga",
         max_iter=int(options["max_iter"]),
         tol=1e-3,
+        random_state=0,  # saga visits the rows in random order: make a retrain reproducible
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

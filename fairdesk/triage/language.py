@@ -21,5 +21,5 @@ def detect_language(folded: str) -> str:
     tokens = _TOKEN_RE.findall(folded[:1_000])
     if not tokens:
         return "und"
-    hits = sum(1 for token in tokens if token in _ENGLISH)
+    hits = sum(map(_ENGLISH.__contains__, tokens))
     return "en" if hits >= 1 and hits / len(tokens) >= _MIN_SHARE else "und"

@@ -59,7 +59,8 @@ class StaffMatcher:
         if not self._full and not self._first:
             return ()
         words = [m.group(0).rstrip(".") for m in _WORD_RE.finditer(clean_text[:2_000])]
-        folded = [fold(w) for w in words]
+        # For ASCII words (letters, - ' .) folding is lower-casing; skip NFKC per word.
+        folded = [w.lower() for w in words] if clean_text.isascii() else [fold(w) for w in words]
         found: set[str] = set()
         used: set[int] = set()
         for size in range(self._max_len, 1, -1):

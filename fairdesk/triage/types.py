@@ -34,7 +34,13 @@ class StaffMember:
 
 @dataclass(frozen=True, slots=True)
 class TriageResult:
-    """What the fast tier learned about one inbound text."""
+    """What the fast tier learned about one inbound text.
+
+    The last four fields come from trained heads and keep their defaults when no bundle
+    for them is loaded (``irony``, ``emotion``, ``hate``, and ``support_intent``: a
+    fine-grained request label such as Banking77's ``card_arrival``). None of them, nor
+    ``sentiment`` or ``offensive``, feeds severity (see ``severity.py``).
+    """
 
     language: str
     sentiment: str
@@ -48,6 +54,10 @@ class TriageResult:
     spam: bool
     spam_reason: str
     offensive: bool
+    irony: bool = False
+    emotion: str = ""
+    hate: bool = False
+    support_intent: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # Written out by hand: dataclasses.asdict deep-copies and is the slow part here.
@@ -64,6 +74,10 @@ class TriageResult:
             "spam": self.spam,
             "spam_reason": self.spam_reason,
             "offensive": self.offensive,
+            "irony": self.irony,
+            "emotion": self.emotion,
+            "hate": self.hate,
+            "support_intent": self.support_intent,
         }
 
 

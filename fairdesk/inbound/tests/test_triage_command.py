@@ -97,10 +97,16 @@ def test_bench_json_shape(tmp_path: Path) -> None:
     )  # fmt: skip
     result = run(
         "bench", "--tier", "fast", "--texts", "300", "--synthetic", "--repeats", "1",
-        "--bundle", str(bundle),
+        "--bundle", str(bundle), "--baseline",
     )  # fmt: skip
-    assert set(result) == {"tier", "texts", "seconds", "texts_per_s", "heads"}
+    assert set(result) == {
+        "tier", "texts", "seconds", "texts_per_s", "together", "heads", "baseline", "speedup"
+    }  # fmt: skip
     assert result["tier"] == "fast" and result["texts"] == 300
+    assert result["together"] == ["rules", "irony"]
+    baseline = result["baseline"]
+    assert isinstance(baseline, dict) and baseline["texts_per_s"] > 0
+    assert isinstance(result["speedup"], float) and result["speedup"] > 0
     heads = result["heads"]
     assert isinstance(heads, dict) and set(heads) == {"rules", "irony"}
     for head in heads.values():
@@ -113,5 +119,36 @@ def test_bench_rules_only_and_bad_bundle(tmp_path: Path) -> None:
     result = run("bench", "--texts", "200", "--synthetic", "--repeats", "1")
     heads = result["heads"]
     assert result["texts"] == 200 and isinstance(heads, dict) and set(heads) == {"rules"}
+    assert result["together"] == ["rules"] and "baseline" not in result
     with pytest.raises(CommandError, match=r"no model\.json"):
         call_command("triage", "bench", "--texts", "10", "--bundle", str(tmp_path / "none"))
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "triage" / "tests" / "data" / "banking77-sample.csv"
+
+
+def test_ci_sample_trains_and_scores(tmp_path: Path) -> None:
+    """CI: train a small bundle from the committed Banking77 sample (CC BY 4.0), evaluate
+    it, and score a predictions file whose accuracy is known by hand."""
+    bundle = tmp_path / "b77"
+    data = ("--task", "banking77", "--format", "banking77", "--data", str(SAMPLE))
+    trained = run("train", *data, "--out", str(bundle))
+    assert trained["train_examples"] == 288  # 320 rows less the 10% carve-out (32)
+    validation = trained["validation"]
+    assert isinstance(validation, dict)
+    assert (validation["metric"], validation["n"]) == ("accuracy", 32)
+    carved = run("eval", *data, "--carved", "--bundle", str(bundle))
+    assert carved == {k: validation[k] for k in ("task", "metric", "score", "n")}
+    assert isinstance(carved["score"], float) and carved["score"] >= 50  # chance: 12.5%
+
+    from fairdesk.triage.datasets import read_banking77
+    from fairdesk.triage.training import split
+
+    gold = split(read_banking77(SAMPLE))[1].labels
+    wrong = {0, 5, 17}  # 3 of 32 wrong: accuracy 29/32 = 90.625%
+    predicted = [("card_arrival" if g != "card_arrival" else "pin_blocked") if i in wrong else g
+                 for i, g in enumerate(gold)]  # fmt: skip
+    predictions = tmp_path / "predictions.txt"
+    predictions.write_text("\n".join(predicted) + "\n", encoding="utf-8")
+    scored = run("eval", *data, "--carved", "--predictions", str(predictions))
+    assert scored == {"task": "banking77", "metric": "accuracy", "score": 90.62, "n": 32}

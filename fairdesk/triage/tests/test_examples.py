@@ -222,6 +222,10 @@ def test_to_dict_is_json_safe() -> None:
         "spam",
         "spam_reason",
         "offensive",
+        "irony",
+        "emotion",
+        "hate",
+        "support_intent",
     }
 
 

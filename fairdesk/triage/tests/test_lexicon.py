@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fairdesk.triage import abuse, intent, signals, spam, stance, topics
 from fairdesk.triage.fast import LEXICON
@@ -51,3 +53,43 @@ def test_index_matches_plain_search_on_real_text() -> None:
         if LEXICON.find(folded) != expected:
             mismatches.append(folded)
     assert mismatches == []
+
+
+def test_batch_finds_what_each_text_finds_on_real_text() -> None:
+    texts = [t for t, _ in tweeteval_sentiment(2_000)]
+    texts += [t for t, _ in airline_tweets(5_000)] + [t for t, _ in sms_spam()]
+    folded = [normalise(text).folded for text in texts]
+    assert LEXICON.find_all(folded) == [LEXICON.find(text) for text in folded]
+
+
+# Texts whose matches could run into the next text if the batch were matched naively.
+ACROSS = ["win $", "5 reward now", "£", "100 prize", "50p /", "min", "", "you have", "won a prize"]
+
+
+def test_batch_keeps_texts_apart() -> None:
+    assert LEXICON.find_all(ACROSS) == [LEXICON.find(text) for text in ACROSS]
+    assert LEXICON.find_all([]) == []
+    lexicon = Lexicon({"money": [phrases([r"\$\s?\d+"])], "up": [phrases([r"fired up"])]})
+    assert lexicon.find_all(["pay $", "5 now", "fired", "up"]) == [set(), set(), set(), set()]
+    assert lexicon.find_all(["a\nfired up", "$ 5"]) == [{"up"}, {"money"}]
+
+
+def test_fragments_with_lookarounds_are_matched_text_by_text() -> None:
+    lexicon = Lexicon(
+        {
+            "ends": [phrases([r"done(?=\s*$)"])],
+            "starts": [phrases([r"^hello"])],
+            "plain": [phrases([r"hello"])],
+        }
+    )
+    texts = ["all done", "hello", "done\nhello", "say hello", "done now"]
+    assert lexicon.find_all(texts) == [lexicon.find(t) for t in texts]
+    assert lexicon.find_all(texts)[:2] == [{"ends"}, {"starts", "plain"}]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="ab $£5\n0p/ mnrewzid!'", max_size=25), max_size=12))
+def test_batch_equals_text_by_text_on_random_text(texts: list[str]) -> None:
+    folded = [normalise(text).folded for text in texts]
+    assert LEXICON.find_all(folded) == [LEXICON.find(text) for text in folded]
+    assert LEXICON.find_all(texts) == [LEXICON.find(text) for text in texts]

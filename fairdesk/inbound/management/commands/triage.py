@@ -53,6 +53,11 @@ class Command(BaseCommand):
         bench.add_argument(
             "--synthetic", action="store_true", help="use built-in texts even if data exists"
         )
+        bench.add_argument(
+            "--baseline",
+            action="store_true",
+            help="also time the path before shared featurisation (slow), for the ratio",
+        )
         bench.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -109,7 +114,11 @@ class Command(BaseCommand):
         texts, source = bench_texts(options["texts"], synthetic=options["synthetic"])
         try:
             result = bench(
-                texts, tier=options["tier"], bundles=options["bundles"], repeats=options["repeats"]
+                texts,
+                tier=options["tier"],
+                bundles=options["bundles"],
+                repeats=options["repeats"],
+                baseline=options["baseline"],
             )
         except ValueError as exc:  # BundleError
             raise CommandError(str(exc)) from exc
@@ -119,4 +128,12 @@ class Command(BaseCommand):
         self.stdout.write(f"{result['texts']} texts from {source}, tier {result['tier']}")
         for name, head in result["heads"].items():
             self.stdout.write(f"  {name}: {head['texts_per_s']:,} texts/s ({head['seconds']} s)")
-        self.stdout.write(f"  all heads together: {result['texts_per_s']:,} texts/s")
+        self.stdout.write(
+            f"  all heads together ({', '.join(result['together'])}): "
+            f"{result['texts_per_s']:,} texts/s"
+        )
+        if "baseline" in result:
+            self.stdout.write(
+                f"  before shared featurisation: {result['baseline']['texts_per_s']:,} texts/s "
+                f"(now {result['speedup']}x faster)"
+            )
