@@ -91,21 +91,27 @@ def _claim(
     quote = connection.ops.quote_name
     names = [str(model._meta.get_field(c).column) for c in columns]  # type: ignore[union-attr]
     returning = ", ".join(["id", *(quote(name) for name in names)])
-    skip_locked = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    postgresql = connection.vendor == "postgresql"
+    skip_locked = "FOR UPDATE SKIP LOCKED" if postgresql else ""
+    # The rows are picked once, in a materialised CTE: PostgreSQL may otherwise re-run a
+    # ``WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` subquery per outer row
+    # and claim more than ``limit`` rows.
+    materialized = "MATERIALIZED" if postgresql else ""
     sql = f"""
-        UPDATE {table}
-           SET status = 'processing_marker', claim_token = %s, lease_until = %s,
-               attempts = attempts + 1
-         WHERE id IN (
+        WITH picked AS {materialized} (
                 SELECT id FROM {table}
                  WHERE status = 'pending' AND available_at <= %s {lane_filter}
                  ORDER BY {order}
                  LIMIT %s {skip_locked})
+        UPDATE {table}
+           SET status = 'processing_marker', claim_token = %s, lease_until = %s,
+               attempts = attempts + 1
+         WHERE id IN (SELECT id FROM picked)
            AND status = 'pending'
         RETURNING {returning}
     """.replace("processing_marker", processing_status(model))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [token, now + lease, now, *lane_params, limit])
+        cursor.execute(sql, [now, *lane_params, limit, token, now + lease])
         return sorted(cursor.fetchall(), key=lambda row: row[0])
 
 
