@@ -20,7 +20,14 @@ class ReplyForm(forms.Form):
     text = forms.CharField(
         label="Your reply",
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 5, "maxlength": MAX_REPLY_CHARS}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 5,
+                "maxlength": MAX_REPLY_CHARS,
+                "data-shortcut": "r",
+                "aria-keyshortcuts": "r",
+            }
+        ),
     )
     visibility = forms.ChoiceField(
         label="Send as",

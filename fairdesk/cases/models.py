@@ -78,6 +78,12 @@ class Case(models.Model):
                 condition=Q(status__in=["new", "open", "pending_customer", "pending_internal"]),
             ),
             models.Index(fields=["workspace", "first_inbound_at"], name="case_period_idx"),
+            # The "waiting on customer" view: outside the queue index, same order.
+            models.Index(
+                fields=["workspace", "escalation_at", "id"],
+                name="case_waiting_idx",
+                condition=Q(status="pending_customer"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -177,6 +183,8 @@ class CaseEvent(models.Model):
         ASSIGNED = "assigned"
         WORK_ORDER_CREATED = "work_order_created"
         WORK_ORDER_UPDATED = "work_order_updated"
+        UNASSIGNED = "unassigned"
+        ESCALATED = "escalated"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")

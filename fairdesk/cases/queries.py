@@ -12,11 +12,13 @@ from typing import Any
 
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from fairdesk.cases.models import QUEUE_STATUSES, Attachment, Case, CaseEvent, Direction, Message
 from fairdesk.contacts.models import ContactIdentity
 from fairdesk.replies.models import OutboxMessage
-from fairdesk.workspaces.models import Workspace
+from fairdesk.routing.conditions import Conditions
+from fairdesk.workspaces.models import Agent, Workspace
 
 QUEUE_PAGE_SIZE = 50
 
@@ -57,12 +59,27 @@ class QueuePage:
 
 
 def queue_page(
-    *, workspace: Workspace, after: QueueCursor | None = None, limit: int = QUEUE_PAGE_SIZE
+    *,
+    workspace: Workspace,
+    after: QueueCursor | None = None,
+    limit: int = QUEUE_PAGE_SIZE,
+    view: Conditions | None = None,
+    agent: Agent | None = None,
 ) -> QueuePage:
-    """Open cases, earliest deadline first. Nothing else (channel, reach) takes part."""
+    """Open cases, earliest deadline first. Nothing else (channel, reach) takes part.
+
+    A ``view`` narrows which cases are shown (for the viewing ``agent``: "mine", "my
+    team"); whatever it says, the order stays the deadline and the paging the keyset.
+    """
+    if view is None:
+        matching = Q(status__in=QUEUE_STATUSES)
+    else:
+        if agent is None or agent.workspace_id != workspace.pk:
+            raise ValueError("A view is evaluated for an agent of the workspace.")
+        matching = view.to_q(agent=agent, now=timezone.now())
     cases = (
-        Case.objects.filter(workspace=workspace, status__in=QUEUE_STATUSES)
-        .select_related("team", "contact")
+        Case.objects.filter(matching, workspace=workspace)
+        .select_related("team", "contact", "assignee")
         .prefetch_related(
             Prefetch("contact__identities", queryset=ContactIdentity.objects.order_by("id"))
         )

@@ -5,6 +5,13 @@ from fairdesk.cases import views
 
 urlpatterns: list[URLPattern] = [
     path("", views.queue, name="queue"),
+    path("search/", views.search, name="search"),
+    path("queue/bulk/", views.bulk, name="queue-bulk"),
+    path("queue/take-next/", views.take_next, name="take-next"),
+    path("queue/availability/", views.availability, name="availability"),
+    path("queue/load/", views.load, name="load"),
+    path("views/", views.save_view, name="view-save"),
+    path("views/<uuid:public_id>/delete/", views.delete_view, name="view-delete"),
     path("cases/<uuid:public_id>/", views.case_detail, name="case"),
     path("cases/<uuid:public_id>/reply/", views.reply, name="case-reply"),
     path(

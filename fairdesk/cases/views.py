@@ -2,17 +2,21 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from fairdesk.cases.access import agent_required
 from fairdesk.cases.forms import ReplyForm
-from fairdesk.cases.models import Attachment, Case
+from fairdesk.cases.models import Attachment, Case, CaseStatus
 from fairdesk.cases.queries import (
     QueueCursor,
     case_for,
@@ -23,6 +27,7 @@ from fairdesk.cases.queries import (
     timeline,
     triage_summary,
 )
+from fairdesk.cases.search import SearchInvalid, search_cases
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.replies.services import (
     ReplyInvalid,
@@ -33,8 +38,24 @@ from fairdesk.replies.services import (
     send_with_override,
     submit_reply,
 )
+from fairdesk.routing import assignment
+from fairdesk.routing import services as routing_services
+from fairdesk.routing.conditions import BREACHING_SOON_MINUTES, BUILT_IN_VIEWS
+from fairdesk.routing.forms import BulkForm, ConditionsForm, SaveViewForm
+from fairdesk.routing.models import SavedView
+from fairdesk.routing.queries import (
+    POOL_COUNT_CAP,
+    ViewChoice,
+    agent_load,
+    pool_load,
+    saved_view_for,
+    view_choice,
+    visible_views,
+)
+from fairdesk.routing.services import SETTABLE_STATUSES, BulkInvalid, BulkResult, ViewInvalid
 from fairdesk.triage.types import ToneVerdict
-from fairdesk.workspaces.models import Agent
+from fairdesk.workspaces.models import Agent, Team
+from fairdesk.workspaces.services import set_availability
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,29 +63,227 @@ class QueueRow:
     case: Case
     due: str
     overdue: bool
+    breaching_soon: bool
     handle: str
+
+
+def _rows(cases: list[Case]) -> list[QueueRow]:
+    now = timezone.now()
+    soon = now + timedelta(minutes=BREACHING_SOON_MINUTES)
+    rows = []
+    for case in cases:
+        at = case.escalation_at
+        rows.append(
+            QueueRow(
+                case=case,
+                due=describe_due(at, now),
+                overdue=at is not None and at < now,
+                breaching_soon=at is not None and now <= at <= soon,
+                handle=next((i.handle for i in case.contact.identities.all() if i.handle), ""),
+            )
+        )
+    return rows
 
 
 @require_GET
 @agent_required
 def queue(request: HttpRequest, *, agent: Agent) -> HttpResponse:
-    page = queue_page(workspace=agent.workspace, after=QueueCursor.decode(request.GET.get("after")))
-    now = timezone.now()
-    rows = [
-        QueueRow(
-            case=case,
-            due=describe_due(case.escalation_at, now),
-            overdue=case.escalation_at is not None and case.escalation_at < now,
-            handle=next((i.handle for i in case.contact.identities.all() if i.handle), ""),
-        )
-        for case in page.cases
-    ]
-    context = {
-        "rows": rows,
-        "next_cursor": page.next_cursor.encode() if page.next_cursor else "",
+    """The queue through a view (built-in, saved, or the filter box), always earliest
+    deadline first, keyset paged."""
+    saved = visible_views(agent)
+    teams = list(Team.objects.filter(workspace_id=agent.workspace_id))
+    chosen, filters = _chosen_view(request, agent=agent, saved=saved, teams=teams)
+    context: dict[str, Any] = {
+        "agent": agent,
+        "views": BUILT_IN_VIEWS,
+        "saved_views": [(v, _may_delete(agent, v)) for v in saved],
+        "current": chosen,
+        "filters": filters,
+        "save_params": _condition_params(request) if chosen and chosen.key == "filter" else [],
+        "teams": teams,
+        "agents": list(Agent.objects.filter(workspace_id=agent.workspace_id)),
+        "statuses": [(s, CaseStatus(s).label) for s in SETTABLE_STATUSES],
+        "keep": _query_without(request, "after"),
         "is_first_page": "after" not in request.GET,
+        "rows": [],
+        "next_cursor": "",
     }
+    if chosen is None:
+        return render(request, "cases/queue.html", context, status=422)
+    page = queue_page(
+        workspace=agent.workspace,
+        after=QueueCursor.decode(request.GET.get("after")),
+        view=chosen.conditions,
+        agent=agent,
+    )
+    context["rows"] = _rows(page.cases)
+    context["next_cursor"] = page.next_cursor.encode() if page.next_cursor else ""
     return render(request, "cases/queue.html", context)
+
+
+def _chosen_view(
+    request: HttpRequest, *, agent: Agent, saved: list[SavedView], teams: list[Team]
+) -> tuple[ViewChoice | None, ConditionsForm]:
+    """The view asked for: the filter box (``filter=1``) or a view key; 404 if unknown.
+    None (with the form's errors) when the filter box does not validate."""
+    if "filter" in request.GET:
+        form = ConditionsForm(request.GET, teams=teams)
+        conditions = form.conditions()
+        return (ViewChoice("filter", "Filtered", conditions) if conditions else None), form
+    chosen = view_choice(agent, request.GET.get("view"), saved)
+    if chosen is None:
+        raise Http404("No such view.")
+    initial = ConditionsForm.initial_from(chosen.conditions)
+    return chosen, ConditionsForm(initial=initial, teams=teams)
+
+
+def _may_delete(agent: Agent, view: SavedView) -> bool:
+    return view.owner_id == agent.pk or (view.shared and agent.is_supervisor)
+
+
+def _condition_params(request: HttpRequest) -> list[tuple[str, str]]:
+    """The filter box's fields of this request, to carry into "save as a view"."""
+    names = set(ConditionsForm.base_fields)
+    return [(k, v) for k, values in request.GET.lists() if k in names for v in values]
+
+
+def _query_without(request: HttpRequest, name: str) -> str:
+    params = request.GET.copy()
+    params.pop(name, None)
+    return params.urlencode()
+
+
+@require_GET
+@agent_required
+def search(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    """Cases whose messages, handles or names match; newest first, keyset paged."""
+    query = request.GET.get("q", "")
+    context: dict[str, Any] = {"query": query, "rows": [], "next_cursor": "", "error": ""}
+    if not query.strip():
+        return render(request, "cases/search.html", context)
+    try:
+        page = search_cases(workspace=agent.workspace, query=query, after=request.GET.get("after"))
+    except SearchInvalid as error:
+        context["error"] = str(error)
+        return render(request, "cases/search.html", context, status=422)
+    context["rows"] = _rows(page.cases)
+    context["next_cursor"] = page.next_cursor or ""
+    context["keep"] = _query_without(request, "after")
+    return render(request, "cases/search.html", context)
+
+
+@require_POST
+@agent_required
+def bulk(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    """Apply one action to the ticked cases, in one transaction; report the counts."""
+    form = BulkForm(request.POST, viewer=agent)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(e) for e in errors))
+        return _back(request)
+    try:
+        result = _run_bulk(form.cleaned_data, agent=agent)
+    except BulkInvalid as error:
+        messages.error(request, str(error))
+    else:
+        summary = (
+            f"{result.changed} changed, {result.unchanged} unchanged, {result.refused} refused."
+        )
+        messages.success(request, " ".join([summary, *result.reasons]))
+    return _back(request)
+
+
+def _run_bulk(data: dict[str, Any], *, agent: Agent) -> BulkResult:
+    ids = data["case"]
+    action = data["action"]
+    if action in {"assign_me", "assign", "unassign"}:
+        assignee = {"assign_me": agent, "assign": data["agent"], "unassign": None}[action]
+        return routing_services.bulk_assign(agent=agent, case_ids=ids, assignee=assignee)
+    if action == "route":
+        return routing_services.bulk_route(agent=agent, case_ids=ids, team=data["team"])
+    return routing_services.bulk_set_status(agent=agent, case_ids=ids, status=data["status"])
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back to the page the form came from, if it is one of ours."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("queue")
+
+
+@require_POST
+@agent_required
+def take_next(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    """Claim the next case (earliest deadline, agent's team) and open it."""
+    try:
+        case = assignment.take_next(agent=agent)
+    except assignment.AtCapacity as error:
+        messages.error(request, str(error))
+        return redirect("queue")
+    if case is None:
+        messages.info(request, "Nothing is waiting for your team.")
+        return redirect("queue")
+    return redirect("case", public_id=case.public_id)
+
+
+@require_POST
+@agent_required
+def save_view(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    teams = list(Team.objects.filter(workspace_id=agent.workspace_id))
+    form = SaveViewForm(request.POST, teams=teams)
+    conditions = form.conditions()
+    if conditions is None:
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(e) for e in errors))
+        return redirect("queue")
+    try:
+        view = routing_services.save_view(
+            agent=agent,
+            name=form.cleaned_data["name"],
+            conditions=conditions,
+            shared=form.cleaned_data["shared"],
+        )
+    except ViewInvalid as error:
+        messages.error(request, str(error))
+        return redirect("queue")
+    return redirect(f"{reverse('queue')}?view={view.public_id}")
+
+
+@require_POST
+@agent_required
+def delete_view(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
+    view = saved_view_for(agent, public_id)
+    if view is None:
+        raise Http404("No such view.")
+    routing_services.delete_view(agent=agent, view=view)  # PermissionDenied -> 403
+    messages.success(request, f"View {view.name!r} deleted.")
+    return redirect("queue")
+
+
+@require_POST
+@agent_required
+def availability(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    set_availability(agent=agent, available=request.POST.get("available") == "1")
+    return _back(request)
+
+
+@require_GET
+@agent_required
+def load(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    """Supervisors: open assigned cases, breaching and oldest deadline per agent."""
+    if not agent.is_supervisor:
+        raise PermissionDenied("Only supervisors see the load of every agent.")
+    now = timezone.now()
+    context = {
+        "rows": agent_load(agent.workspace, now=now),
+        "pool": pool_load(agent.workspace, now=now),
+        "cap": POOL_COUNT_CAP,
+        "soon_minutes": BREACHING_SOON_MINUTES,
+    }
+    return render(request, "cases/load.html", context)
 
 
 @require_GET

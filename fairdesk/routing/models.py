@@ -1,7 +1,10 @@
+import uuid
+
 from django.db import models
+from django.db.models import Q
 
 from fairdesk.contacts.models import Entitlement
-from fairdesk.workspaces.models import Workspace
+from fairdesk.workspaces.models import Agent, Team, Workspace
 
 
 class Severity(models.TextChoices):
@@ -42,3 +45,94 @@ class SlaPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity}/{self.entitlement}"
+
+
+class AssignmentPolicy(models.Model):
+    """How a team's cases reach its agents.
+
+    The order is not configurable: longest waiting first means earliest deadline first,
+    the same order as the queue. What a team tunes is how much one agent holds, when an
+    untouched case goes back to the pool, and how early a nearing deadline escalates.
+    A team without a row uses :data:`fairdesk.routing.assignment.DEFAULT_POLICY`.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="assignment_policy")
+    max_open_per_agent = models.PositiveSmallIntegerField(
+        default=10, help_text="Open assigned cases an agent may hold before taking more."
+    )
+    unassign_after_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=120,
+        help_text="Back to the pool when the assignee did nothing for this long; empty: never.",
+    )
+    escalate_before_minutes = models.PositiveIntegerField(
+        default=60, help_text="Escalate a case this long before its next deadline."
+    )
+    auto_assign = models.BooleanField(
+        default=False, help_text="Hand unassigned cases to available agents (round robin)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "team"]
+        verbose_name_plural = "assignment policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_open_per_agent__gte=1), name="assignment_policy_cap_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment policy of team {self.team_id}"
+
+
+class SavedView(models.Model):
+    """A named, validated :class:`fairdesk.routing.conditions.Conditions` document.
+
+    Private to its owner, or shared with the whole workspace when a supervisor saves it.
+    ``conditions`` only ever holds JSON that passed the schema (services validate it).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="views")
+    owner = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    shared = models.BooleanField(default=False)
+    conditions = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_view_unique_name"),
+        ]
+        indexes = [models.Index(fields=["workspace", "shared"], name="saved_view_visible_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Escalation(models.Model):
+    """A case whose next deadline came near, recorded once per deadline.
+
+    The unique (case, deadline) pair makes the sweep idempotent: running it twice, or
+    from two workers, escalates a deadline once. A new deadline escalates again.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="escalations")
+    deadline = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "deadline"], name="escalation_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"escalation of case {self.case_id} at {self.deadline:%Y-%m-%d %H:%M}"

@@ -57,6 +57,10 @@ class Agent(models.Model):
     initials = models.CharField(max_length=4)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    # Availability for push assignment: only agents on shift are handed cases.
+    is_available = models.BooleanField(default=False)
+    # When a case was last handed to this agent: round robin among equally loaded agents.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -67,6 +71,11 @@ class Agent(models.Model):
 
     @property
     def can_override_tone(self) -> bool:
+        return self.role in {self.Role.SUPERVISOR, self.Role.ADMIN}
+
+    @property
+    def is_supervisor(self) -> bool:
+        """Supervisors and admins see everyone's load and share views with the workspace."""
         return self.role in {self.Role.SUPERVISOR, self.Role.ADMIN}
 
 

@@ -81,3 +81,10 @@ def add_employee(
         aliases=aliases or [],
         manager=manager,
     )
+
+
+def set_availability(*, agent: Agent, available: bool) -> Agent:
+    """An agent starts or ends a shift: only available agents are handed cases."""
+    Agent.objects.filter(pk=agent.pk).update(is_available=available)
+    agent.is_available = available
+    return agent

@@ -1,0 +1,135 @@
+"""Search over message text, handles and contact names, scoped to one workspace.
+
+Message text uses the database's full-text index (migration ``cases/0004``):
+PostgreSQL matches ``to_tsvector('simple', text)`` through its GIN index, SQLite an FTS5
+table kept current by triggers. Full-text rather than pg_trgm: agents search for words
+("refund", "dryer smoke"), which a tsvector index answers from a compact index for
+millions of messages, where trigram indexes are several times larger and slow on common
+words. The "simple" configuration does not stem or drop stop words, so a query behaves
+the same in every language. Every word of the query must occur in the same message; the
+last one may be a prefix, so results appear while the agent is still typing.
+
+Handles and names are matched as a case-insensitive substring of the contact's name,
+an identity's handle or display name ("@dana" finds "@dana_k").
+
+Known limits: a word found in a large share of all messages is looked up in the newest
+:data:`TEXT_WINDOW` matching messages only. Names and handles have no trigram index
+(their tables belong to ``contacts``), so that part scans the workspace's contacts; a
+``gin (upper(col::text) gin_trgm_ops)`` index on those columns serves Django's
+``icontains`` as it is. On SQLite, name matching folds ASCII letters only ("élodie"
+does not find "Élodie" by name; the message index folds case and accents).
+
+User input never reaches the query syntax: it is cut into word tokens (letters and
+digits), each bound as a parameter and quoted for the engine, so SQL and full-text
+operators in the query are just text.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from fairdesk.cases.models import Case, Message
+from fairdesk.contacts.models import Contact, ContactIdentity
+from fairdesk.workspaces.models import Workspace
+
+MAX_QUERY_CHARS = 200
+MAX_TERMS = 8
+SEARCH_PAGE_SIZE = 25
+# The newest matching messages a search considers: bounds the work for a word found in
+# a large share of all messages ("order"). Older matches of such words are not found.
+TEXT_WINDOW = 10_000
+WORD = re.compile(r"[^\W_]+")  # letters and digits
+
+
+class SearchInvalid(ValueError):
+    """A query that cannot be searched (empty, or too long)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    cases: list[Case]
+    next_cursor: str | None
+
+
+def search_cases(
+    *, workspace: Workspace, query: str, after: str | None = None, limit: int = SEARCH_PAGE_SIZE
+) -> SearchPage:
+    """Cases of ``workspace`` with a message, handle or name matching ``query``, newest
+    case first, keyset paged on the case id (``after`` is the last id shown)."""
+    terms = search_terms(query)
+    matching = Q(id__in=_text_matches(workspace, terms)) | _name_matches(workspace, query)
+    cases = (
+        Case.objects.filter(matching, workspace=workspace)
+        .select_related("team", "contact", "assignee")
+        .prefetch_related(
+            Prefetch("contact__identities", queryset=ContactIdentity.objects.order_by("id"))
+        )
+        .order_by("-id")
+    )
+    if after is not None:
+        cases = cases.filter(id__lt=_decode(after))
+    rows = list(cases[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return SearchPage(cases=rows, next_cursor=str(rows[-1].pk) if more else None)
+
+
+def search_terms(query: str) -> list[str]:
+    """The words of a query; raises :class:`SearchInvalid` when there are none."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise SearchInvalid(f"Search for at most {MAX_QUERY_CHARS} characters.")
+    terms = [t.lower() for t in WORD.findall(query)][:MAX_TERMS]
+    if not terms:
+        raise SearchInvalid("Type a word to search for.")
+    return terms
+
+
+def _text_matches(workspace: Workspace, terms: list[str]) -> QuerySet[Message, Any]:
+    """Case ids of the newest :data:`TEXT_WINDOW` messages containing every term, the
+    last one as a prefix. An uncorrelated, limited subquery: the database runs the index
+    lookup once (cost grows with the number of matches, not of cases) instead of testing
+    message after message. Terms are letters and digits only, so the quoting below
+    cannot be broken out of."""
+    messages = Message.objects.filter(workspace=workspace, case__isnull=False)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        lexemes = [f"'{t}'" for t in terms[:-1]] + [f"'{terms[-1]}':*"]
+        query = SearchQuery(" & ".join(lexemes), search_type="raw", config="simple")
+        messages = messages.annotate(search=SearchVector("text", config="simple")).filter(
+            search=query
+        )
+    else:
+        match = " ".join(f'"{t}"' for t in terms) + " *"
+        messages = messages.filter(
+            id__in=RawSQL(
+                "SELECT rowid FROM cases_message_fts WHERE cases_message_fts MATCH %s", [match]
+            )
+        )
+    return messages.order_by("-id").values("case_id")[:TEXT_WINDOW]
+
+
+def _name_matches(workspace: Workspace, query: str) -> Q:
+    """The contact's name, or one of its identities' handle or name, contains the query
+    (without a leading @): two uncorrelated subqueries, each run once."""
+    name = query.strip().lstrip("@").strip()
+    if not name:
+        return Q(pk__in=[])
+    by_contact = Contact.objects.filter(workspace=workspace, display_name__icontains=name)
+    by_identity = ContactIdentity.objects.filter(workspace=workspace).filter(
+        Q(handle__icontains=name) | Q(display_name__icontains=name)
+    )
+    return Q(contact_id__in=by_contact.values("id")) | Q(
+        contact_id__in=by_identity.values("contact_id")
+    )
+
+
+def _decode(after: str) -> int:
+    try:
+        return int(after)
+    except ValueError:
+        raise SearchInvalid("This page link is not valid any more.") from None

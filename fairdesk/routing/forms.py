@@ -1,0 +1,156 @@
+"""The queue's web forms: building a view's conditions, naming it, and bulk actions.
+
+Forms only turn request fields into typed values; the condition schema itself
+(:class:`~fairdesk.routing.conditions.Conditions`) decides what is valid.
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from pydantic import ValidationError
+
+from fairdesk.cases.models import CaseStatus
+from fairdesk.routing.conditions import MAX_WINDOW_MINUTES, Conditions
+from fairdesk.routing.models import Severity
+from fairdesk.routing.services import MAX_BULK, MAX_VIEW_NAME, SETTABLE_STATUSES
+from fairdesk.workspaces.models import Agent, Team
+
+MY_TEAM = "mine"
+
+
+def _words(raw: str) -> list[str] | None:
+    words = [w.strip().lower() for w in raw.split(",") if w.strip()]
+    return words or None
+
+
+class ConditionsForm(forms.Form):
+    """Conditions of a view as form fields (the filter box on the queue page)."""
+
+    status = forms.MultipleChoiceField(
+        choices=CaseStatus.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    severity = forms.MultipleChoiceField(
+        choices=Severity.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    team = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    assignee = forms.ChoiceField(
+        choices=[("", "Anyone"), ("me", "Me"), ("nobody", "Nobody"), ("someone", "Someone")],
+        required=False,
+    )
+    waiting = forms.ChoiceField(
+        label="Waiting on",
+        choices=[("", "—"), ("customer", "The customer"), ("internal", "Internal work")],
+        required=False,
+    )
+    breaching_within_minutes = forms.IntegerField(
+        label="Deadline within (minutes)", min_value=0, max_value=MAX_WINDOW_MINUTES, required=False
+    )
+    channel = forms.CharField(
+        label="Started on channel", max_length=200, required=False, help_text="e.g. x, email"
+    )
+    topic = forms.CharField(max_length=200, required=False, help_text="e.g. billing, repair")
+
+    def __init__(self, *args: Any, teams: Sequence[Team] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["team"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(MY_TEAM, "My team"), *((t.slug, t.name) for t in teams)]
+
+    def conditions(self) -> Conditions | None:
+        """The validated conditions, or None with the schema's complaint as a form error."""
+        if not self.is_valid():
+            return None
+        data = self.cleaned_data
+        teams = data["team"] or None
+        raw: dict[str, Any] = {
+            "status": data["status"] or None,
+            "severity": data["severity"] or None,
+            "team": MY_TEAM if teams and MY_TEAM in teams else teams,
+            "assignee": data["assignee"] or None,
+            "breaching_within_minutes": data["breaching_within_minutes"],
+            "waiting_on_customer": data["waiting"] == "customer",
+            "waiting_on_internal": data["waiting"] == "internal",
+            "channel": _words(data["channel"]),
+            "topic": _words(data["topic"]),
+        }
+        try:
+            return Conditions.model_validate(raw)
+        except ValidationError as error:
+            for problem in error.errors():
+                where = ".".join(str(p) for p in problem["loc"]) or "view"
+                self.add_error(None, f"{where}: {problem['msg']}")
+            return None
+
+    @classmethod
+    def initial_from(cls, conditions: Conditions) -> dict[str, Any]:
+        """Form values showing ``conditions`` (to edit a view as a new one)."""
+        waiting = "customer" if conditions.waiting_on_customer else ""
+        waiting = "internal" if conditions.waiting_on_internal else waiting
+        team = conditions.team
+        return {
+            "status": conditions.status or [],
+            "severity": conditions.severity or [],
+            "team": [MY_TEAM] if team == MY_TEAM else (team or []),
+            "assignee": conditions.assignee or "",
+            "waiting": waiting,
+            "breaching_within_minutes": conditions.breaching_within_minutes,
+            "channel": ", ".join(conditions.channel or []),
+            "topic": ", ".join(conditions.topic or []),
+        }
+
+
+class SaveViewForm(ConditionsForm):
+    name = forms.CharField(max_length=MAX_VIEW_NAME)
+    shared = forms.BooleanField(label="Share with the workspace", required=False)
+
+
+class CaseIdsField(forms.Field):
+    """The public ids of the ticked cases (``case`` repeated)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[uuid.UUID]:
+        try:
+            return [uuid.UUID(str(v)) for v in value or ()]
+        except ValueError:
+            raise forms.ValidationError("Select cases from the queue.") from None
+
+    def validate(self, value: Any) -> None:
+        if not value:
+            raise forms.ValidationError("Select at least one case.")
+        if len(value) > MAX_BULK:
+            raise forms.ValidationError(f"Select at most {MAX_BULK} cases at a time.")
+
+
+class BulkForm(forms.Form):
+    """A bulk action on the selected cases of the queue page."""
+
+    ACTIONS = ("assign_me", "assign", "unassign", "route", "status")
+
+    case = CaseIdsField()
+    action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
+    agent = forms.ModelChoiceField(queryset=Agent.objects.none(), required=False)
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, to_field_name="slug"
+    )
+    status = forms.ChoiceField(
+        choices=[("", "—"), *((s, s) for s in SETTABLE_STATUSES)], required=False
+    )
+
+    def __init__(self, *args: Any, viewer: Agent, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        agent_field = self.fields["agent"]
+        team_field = self.fields["team"]
+        assert isinstance(agent_field, forms.ModelChoiceField)
+        assert isinstance(team_field, forms.ModelChoiceField)
+        agent_field.queryset = Agent.objects.filter(workspace_id=viewer.workspace_id)
+        team_field.queryset = Team.objects.filter(workspace_id=viewer.workspace_id)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        needs = {"assign": "agent", "route": "team", "status": "status"}.get(data.get("action", ""))
+        if needs and not data.get(needs):
+            self.add_error(needs, f"Choose the {needs} for this action.")
+        return data

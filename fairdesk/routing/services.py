@@ -1,0 +1,229 @@
+"""Writes of the queue: saved views and bulk actions. Keyword-only, workspace-checked.
+
+A bulk action runs in one transaction over the agent's own workspace only: ids of
+another workspace (or unknown ids) are not touched and are counted as refused, without
+saying which of them exist. Each changed case gets its own CaseEvent.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from fairdesk.cases.lifecycle import refresh_deadlines
+from fairdesk.cases.models import OPEN_STATUSES, Case, CaseEvent, CaseStatus
+from fairdesk.followthrough.models import WorkOrder
+from fairdesk.routing import events
+from fairdesk.routing.conditions import Conditions
+from fairdesk.routing.locks import lock_cases
+from fairdesk.routing.models import SavedView
+from fairdesk.routing.queries import targets_table
+from fairdesk.workspaces.models import Agent, Team
+
+MAX_BULK = 200
+MAX_VIEW_NAME = 80
+SETTABLE_STATUSES = (
+    CaseStatus.OPEN,
+    CaseStatus.PENDING_CUSTOMER,
+    CaseStatus.PENDING_INTERNAL,
+    CaseStatus.RESOLVED,
+    CaseStatus.CLOSED,
+)
+DONE_STATUSES = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+
+
+class ViewInvalid(ValueError):
+    """A saved view that cannot be stored: bad name, bad conditions, duplicate name."""
+
+
+class BulkInvalid(ValueError):
+    """A bulk request that cannot run at all; nothing was changed."""
+
+
+# --- saved views ---------------------------------------------------------------------
+
+
+def save_view(
+    *, agent: Agent, name: str, conditions: Conditions | dict[str, Any], shared: bool = False
+) -> SavedView:
+    """Store a view for ``agent``; only supervisors may share one with the workspace."""
+    if shared and not agent.is_supervisor:
+        raise PermissionDenied("Only supervisors share views with the workspace.")
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_VIEW_NAME:
+        raise ViewInvalid(f"Give the view a name of 1 to {MAX_VIEW_NAME} characters.")
+    if not isinstance(conditions, Conditions):
+        try:
+            conditions = Conditions.model_validate(conditions)
+        except ValidationError as error:
+            raise ViewInvalid(str(error)) from error
+    try:
+        with transaction.atomic():
+            return SavedView.objects.create(
+                workspace_id=agent.workspace_id,
+                owner=agent,
+                name=name,
+                shared=shared,
+                conditions=conditions.model_dump(mode="json", exclude_defaults=True),
+            )
+    except IntegrityError:
+        raise ViewInvalid(f"You already have a view named {name!r}.") from None
+
+
+def delete_view(*, agent: Agent, view: SavedView) -> None:
+    """The owner deletes their view; a supervisor may also delete a shared one."""
+    if view.workspace_id != agent.workspace_id:
+        raise PermissionDenied("This view belongs to another workspace.")
+    if view.owner_id != agent.pk and not (view.shared and agent.is_supervisor):
+        raise PermissionDenied("Only its owner or a supervisor may delete this view.")
+    view.delete()
+
+
+# --- bulk actions --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BulkResult:
+    changed: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+def bulk_assign(
+    *, agent: Agent, case_ids: Sequence[uuid.UUID], assignee: Agent | None
+) -> BulkResult:
+    """Assign the cases to ``assignee`` (None: back to the pool)."""
+    if assignee is not None and assignee.workspace_id != agent.workspace_id:
+        raise BulkInvalid("Choose an agent of this workspace.")
+    now = timezone.now()
+    with transaction.atomic():
+        cases, result = _locked(agent, case_ids)
+        changed = [c for c in cases if c.assignee_id != (assignee.pk if assignee else None)]
+        rows = []
+        for case in changed:
+            previous = case.assignee
+            case.assignee = assignee
+            case.updated_at = now
+            if assignee is None:
+                assert previous is not None
+                rows.append(
+                    events.unassigned(case, previous=previous, actor=agent, reason="bulk", at=now)
+                )
+            else:
+                rows.append(
+                    events.assigned(
+                        case, to=assignee, previous=previous, actor=agent, how="bulk", at=now
+                    )
+                )
+        _write(changed, rows, fields=["assignee", "updated_at"])
+    return _counted(result, changed=len(changed), total=len(cases))
+
+
+def bulk_route(*, agent: Agent, case_ids: Sequence[uuid.UUID], team: Team) -> BulkResult:
+    """Move the cases to another team, with a ROUTED event naming both teams."""
+    if team.workspace_id != agent.workspace_id:
+        raise BulkInvalid("Choose a team of this workspace.")
+    now = timezone.now()
+    with transaction.atomic():
+        cases, result = _locked(agent, case_ids)
+        changed = [c for c in cases if c.team_id != team.pk]
+        rows = []
+        for case in changed:
+            previous = case.team
+            case.team = team
+            case.updated_at = now
+            rows.append(events.routed(case, team=team, previous=previous, actor=agent, at=now))
+        _write(changed, rows, fields=["team", "updated_at"])
+    return _counted(result, changed=len(changed), total=len(cases))
+
+
+def bulk_set_status(*, agent: Agent, case_ids: Sequence[uuid.UUID], status: str) -> BulkResult:
+    """Change the cases' status. A case with open work orders is not resolved or closed:
+    it is done when the work behind it is done (DESIGN principle 4)."""
+    if status not in SETTABLE_STATUSES:
+        raise BulkInvalid(f"Choose one of: {', '.join(SETTABLE_STATUSES)}.")
+    now = timezone.now()
+    with transaction.atomic():
+        cases, result = _locked(agent, case_ids)
+        cases = _without_open_work(cases, status=status, result=result)
+        changed = [c for c in cases if c.status != status]
+        targets = targets_table(agent.workspace) if changed else {}
+        rows = []
+        for case in changed:
+            previous = case.status
+            _move(case, status=status, now=now)
+            refresh_deadlines(case, targets)
+            rows.append(
+                events.status_changed(case, status=status, previous=previous, actor=agent, at=now)
+            )
+        _write(changed, rows, fields=STATUS_FIELDS)
+    return _counted(result, changed=len(changed), total=len(cases))
+
+
+STATUS_FIELDS = [
+    "status",
+    "resolved_at",
+    "closed_at",
+    "first_response_due_at",
+    "next_response_due_at",
+    "resolution_due_at",
+    "escalation_at",
+    "updated_at",
+]
+
+
+def _locked(agent: Agent, case_ids: Sequence[uuid.UUID]) -> tuple[list[Case], BulkResult]:
+    wanted = set(case_ids)
+    if not wanted:
+        raise BulkInvalid("Select at least one case.")
+    if len(wanted) > MAX_BULK:
+        raise BulkInvalid(f"Select at most {MAX_BULK} cases at a time.")
+    cases = lock_cases(Case.objects.filter(workspace_id=agent.workspace_id), public_ids=wanted)
+    return cases, BulkResult(refused=len(wanted) - len(cases))
+
+
+def _without_open_work(cases: list[Case], *, status: str, result: BulkResult) -> list[Case]:
+    if status not in DONE_STATUSES:
+        return cases
+    busy = set(
+        WorkOrder.objects.filter(
+            case_id__in=[c.pk for c in cases],
+            status__in=[WorkOrder.Status.OPEN, WorkOrder.Status.IN_PROGRESS],
+        ).values_list("case_id", flat=True)
+    )
+    for case in cases:
+        if case.pk in busy:
+            result.refused += 1
+            result.reasons.append(f"{case.reference} has open work orders.")
+    return [c for c in cases if c.pk not in busy]
+
+
+def _move(case: Case, *, status: str, now: datetime) -> None:
+    case.status = status
+    case.updated_at = now
+    if status == CaseStatus.RESOLVED:
+        case.resolved_at = now
+    elif status == CaseStatus.CLOSED:
+        case.closed_at = now
+    elif status in OPEN_STATUSES:
+        case.resolved_at = None
+        case.closed_at = None
+
+
+def _write(cases: list[Case], rows: list[CaseEvent], *, fields: list[str]) -> None:
+    if cases:
+        Case.objects.bulk_update(cases, fields)
+        CaseEvent.objects.bulk_create(rows)
+
+
+def _counted(result: BulkResult, *, changed: int, total: int) -> BulkResult:
+    result.changed = changed
+    result.unchanged = total - changed
+    return result
