@@ -16,6 +16,7 @@ from fairdesk.connectors.polling import poll_all
 from fairdesk.followthrough.tasks import run_followthrough
 from fairdesk.inbound.pipeline import StopFlag, run_forever
 from fairdesk.replies.sender import send_pending
+from fairdesk.routing.services import sweep as routing_sweep
 
 log = logging.getLogger(__name__)
 RESTART_AFTER_ERROR_S = 2.0
@@ -58,9 +59,11 @@ def poller_loop(stop: StopFlag, *, every: float = POLL_EVERY_S) -> None:
 
 
 def followthrough_loop(stop: StopFlag, *, every: float = FOLLOWTHROUGH_EVERY_S) -> None:
-    """Confirmations, quiet-period closes, expectation updates and callbacks."""
+    """Confirmations, quiet-period closes, expectation updates and callbacks; then the
+    routing sweep."""
     while not stop.requested:
         run_followthrough()
+        routing_sweep()  # escalations, idle cases taken back, auto-assignment
         stop.wait(every)
 
 

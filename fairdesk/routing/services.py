@@ -24,7 +24,7 @@ from fairdesk.routing.conditions import Conditions
 from fairdesk.routing.locks import lock_cases
 from fairdesk.routing.models import SavedView
 from fairdesk.routing.queries import targets_table
-from fairdesk.workspaces.models import Agent, Team
+from fairdesk.workspaces.models import Agent, Team, Workspace
 
 MAX_BULK = 200
 MAX_VIEW_NAME = 80
@@ -227,3 +227,18 @@ def _counted(result: BulkResult, *, changed: int, total: int) -> BulkResult:
     result.changed = changed
     result.unchanged = total - changed
     return result
+
+
+def sweep(*, now: datetime | None = None) -> tuple[int, int, int]:
+    """One routing pass over every workspace: escalate nearing deadlines, take back idle
+    cases, auto-assign. Returns (escalated, unassigned, assigned)."""
+    from fairdesk.routing.assignment import auto_assign, auto_unassign
+    from fairdesk.routing.escalation import escalate_due
+
+    escalated = released = assigned = 0
+    for workspace in Workspace.objects.order_by("id"):
+        at = now or timezone.now()
+        escalated += escalate_due(workspace=workspace, now=at)
+        released += auto_unassign(workspace=workspace, now=at)
+        assigned += auto_assign(workspace=workspace, now=at)
+    return escalated, released, assigned

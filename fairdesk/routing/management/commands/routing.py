@@ -4,11 +4,8 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.utils import timezone
 
-from fairdesk.routing.assignment import auto_assign, auto_unassign
-from fairdesk.routing.escalation import escalate_due
-from fairdesk.workspaces.models import Workspace
+from fairdesk.routing.services import sweep
 
 
 class Command(BaseCommand):
@@ -40,10 +37,5 @@ class Command(BaseCommand):
                 return
 
     def sweep(self) -> str:
-        escalated = released = assigned = 0
-        for workspace in Workspace.objects.order_by("id"):
-            now = timezone.now()
-            escalated += escalate_due(workspace=workspace, now=now)
-            released += auto_unassign(workspace=workspace, now=now)
-            assigned += auto_assign(workspace=workspace, now=now)
+        escalated, released, assigned = sweep()
         return f"escalated {escalated}, unassigned {released}, assigned {assigned}"
