@@ -9,6 +9,7 @@ Either way ``request.auth`` is the :class:`Agent`, and every handler scopes its 
 from ninja import NinjaAPI
 
 from fairdesk.api_auth import AgentSession, BearerToken
+from fairdesk.api_parser import NulSafeParser
 from fairdesk.cases.api import router as cases_router
 from fairdesk.connectors.phone.api import router as calls_router
 from fairdesk.followthrough.api import router as work_orders_router
@@ -22,6 +23,7 @@ api = NinjaAPI(
     description="One fair queue for every channel.",
     urls_namespace="api",
     auth=[BearerToken(), AgentSession()],
+    parser=NulSafeParser(),
 )
 api.add_router("/", cases_router, tags=["cases"])
 api.add_router("/", replies_router, tags=["replies"])

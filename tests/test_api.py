@@ -525,3 +525,18 @@ def test_ingested_messages_reach_the_queue_with_deadlines(
     timeline = api.get(f"/api/v1/cases/{items[0]['id']}/messages").json()
     assert timeline[0]["direction"] == "inbound"
     assert timeline[0]["sentiment"] in {"negative", "neutral", "positive"}
+
+
+def test_nul_characters_are_refused_on_every_database(
+    client: Client, api_token: str, workspace: Workspace
+) -> None:
+    """PostgreSQL text cannot hold NUL: a body carrying one is a 400 on both backends."""
+    response = client.post(
+        "/api/v1/views",
+        data='{"name": "evil\\u0000view", "conditions": {}}',
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token}"},
+    )
+    assert response.status_code == 400
+    listed = client.get("/api/v1/views?x=%00", headers={"Authorization": f"Bearer {api_token}"})
+    assert listed.status_code == 200
