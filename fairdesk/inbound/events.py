@@ -8,6 +8,7 @@ from django.conf import settings
 
 from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message
 from fairdesk.replies.models import OutboxMessage
+from fairdesk.triage.pileon import PileOn
 from fairdesk.workspaces.models import Employee
 
 if TYPE_CHECKING:
@@ -57,6 +58,32 @@ def severity_changed(
         previous=previous,
         severity=case.severity,
         signals=list(signals),
+    )
+
+
+def pileon_raised(case: Case, previous: str, pileon: PileOn) -> CaseEvent:
+    """The severity rose because many different customers reported the same problem."""
+    return _event(
+        case,
+        CaseEvent.Type.SEVERITY_CHANGED,
+        pileon.last_at,
+        previous=previous,
+        severity=case.severity,
+        signals=[],
+        reason="pileon",
+        pileon=pileon.summary(),
+    )
+
+
+def pileon_alerted(case: Case, team: str, pileon: PileOn) -> CaseEvent:
+    """The owning team's alert, on each case of the pile-on (teams have no address)."""
+    return _event(
+        case,
+        CaseEvent.Type.ESCALATED,
+        pileon.last_at,
+        kind="pileon",
+        team=team,
+        pileon=pileon.summary(),
     )
 
 

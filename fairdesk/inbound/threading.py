@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.core.mail import send_mass_mail
 from django.db import transaction
+from django.db.models import Q
 
 from fairdesk.cases.lifecycle import (
     DEADLINE_FIELDS,
@@ -39,6 +40,8 @@ from fairdesk.inbound.bulk_writes import (
 from fairdesk.inbound.events import (
     acknowledge_security_report,
     case_opened,
+    pileon_alerted,
+    pileon_raised,
     praise_forwarded,
     rerouted,
     security_ack_text,
@@ -54,6 +57,7 @@ from fairdesk.inbound.identities import (
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.routing.queries import targets_table
 from fairdesk.routing.teams import team_for
+from fairdesk.triage import pileon
 from fairdesk.workspaces.models import Employee, Team, Workspace
 
 if TYPE_CHECKING:
@@ -102,6 +106,8 @@ CASE_FIELDS = (
     "updated_at",
 )
 MAX_DEFERRALS = 3
+# Recent messages read per batch to find pile-ons: a bound on the one query's cost.
+PILEON_MAX_RECENT = 5_000
 
 
 @dataclass(slots=True)
@@ -115,6 +121,15 @@ class ThreadResult:
     acks: list[tuple[Message, OutboxMessage]] = field(default_factory=list)
     mails: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PileOnScan:
+    """Pile-ons a batch joins, with the earlier messages' contacts and cases by key."""
+
+    pileons: list[pileon.PileOn] = field(default_factory=list)
+    contacts: set[int] = field(default_factory=set)
+    case_ids: dict[str, int] = field(default_factory=dict)
 
 
 class BatchThreader:
@@ -155,7 +170,8 @@ class BatchThreader:
             else {}
         )
         identities = IdentityResolver(self.workspace).resolve(parsed, referenced)
-        lock_contacts(i.contact_id for i in identities.values())
+        scan = self._scan_pileons(parsed, identities)
+        lock_contacts([*(i.contact_id for i in identities.values()), *scan.contacts])
         parents = self._reply_targets(parsed)
         cases = {
             c.id: c
@@ -202,7 +218,151 @@ class BatchThreader:
                 open_by_contact[identity.contact_id] = case
             self._add_inbound(result, item, case, identity, opened=opened)
             in_batch[(msg.channel, msg.external_id)] = case
+        if scan.pileons:
+            known = {**cases, **{c.pk: c for c in open_by_contact.values() if c.pk}}
+            self._raise_pileons(result, scan, known, in_batch)
         return result
+
+    # --- pile-ons ----------------------------------------------------------------------
+
+    def _scan_pileons(
+        self, parsed: Sequence["Parsed"], identities: dict[tuple[str, str], ContactIdentity]
+    ) -> PileOnScan:
+        """Pile-ons among this batch and the recent messages on the same problems.
+
+        One query, only when the batch holds a problem report: earlier inbound messages
+        in the window around the batch that share a near-duplicate root or a topic.
+        """
+        fresh = [
+            pileon.Report(
+                key=f"{p.message.channel}:{p.message.external_id}",
+                author=identities[
+                    identity_key(p.message.channel, p.message.author.external_id)
+                ].contact_id,
+                at=p.message.created_at,
+                topic=p.triage.topic,
+                signals=p.triage.signals,
+                intent=p.triage.intent,
+                duplicate_of=p.duplicate_of,
+            )
+            for p in parsed
+            if p.message.direction == "inbound" and p.triage is not None and not p.spam
+        ]
+        problems = [r for r in fresh if pileon.problems_of(r)]
+        if not problems:
+            return PileOnScan()
+        scan = PileOnScan()
+        earlier = self._recent_reports(problems, scan)
+        scan.pileons = pileon.detect([*earlier, *fresh])
+        return scan
+
+    def _recent_reports(
+        self, problems: list[pileon.Report], scan: PileOnScan
+    ) -> list[pileon.Report]:
+        roots = {r.duplicate_of or r.key for r in problems}
+        same = Q(duplicate_of__in=roots) | Q(external_id__in={k.split(":", 1)[1] for k in roots})
+        topics = {r.topic for r in problems if pileon.grouped_by_topic(r)}
+        if topics:
+            same |= Q(triage__topic__in=sorted(topics))
+        times = [r.at for r in problems]
+        rows = (
+            Message.objects.filter(
+                same,
+                workspace=self.workspace,
+                direction=Direction.INBOUND,
+                is_spam=False,
+                identity__isnull=False,
+                sent_at__gte=min(times) - pileon.PILEON_WINDOW,
+                sent_at__lte=max(times) + pileon.PILEON_WINDOW,
+            )
+            .order_by("-sent_at")
+            .values_list(
+                "channel",
+                "external_id",
+                "identity__contact_id",
+                "case_id",
+                "sent_at",
+                "triage",
+                "duplicate_of",
+            )
+        )[:PILEON_MAX_RECENT]
+        reports = []
+        for channel, external_id, contact_id, case_id, sent_at, triage, duplicate_of in rows:
+            key = f"{channel}:{external_id}"
+            reports.append(
+                pileon.Report(
+                    key=key,
+                    author=contact_id,
+                    at=sent_at,
+                    topic=str(triage.get("topic", "other")),
+                    signals=tuple(triage.get("signals", ())),
+                    intent=str(triage.get("intent", "")),
+                    duplicate_of=duplicate_of,
+                )
+            )
+            scan.contacts.add(contact_id)
+            if case_id is not None:
+                scan.case_ids[key] = case_id
+        return reports
+
+    def _raise_pileons(
+        self,
+        result: ThreadResult,
+        scan: PileOnScan,
+        known: dict[int, Case],
+        in_batch: dict[tuple[str, str], Case | None],
+    ) -> None:
+        """Raise each open case of each pile-on one level and alert its team, once per case.
+
+        A case already alerted for a pile-on (an earlier batch) is left alone, so a
+        pile-on that goes on for hours raises each case once.
+        """
+        wanted = {scan.case_ids[k] for p in scan.pileons for k in p.keys if k in scan.case_ids}
+        missing = wanted - known.keys()
+        if missing:
+            known = {**known, **self._open_cases_by_id(missing)}
+        alerted = set(
+            CaseEvent.objects.filter(
+                workspace=self.workspace,
+                case_id__in=wanted,
+                type=CaseEvent.Type.ESCALATED,
+                params__kind="pileon",
+            ).values_list("case_id", flat=True)
+        )
+        teams = {team.pk: team.name for team in self.teams}
+        done: set[int] = set()
+        for found in scan.pileons:
+            for key in sorted(found.keys):
+                case = self._pileon_case(key, scan, known, in_batch)
+                if case is None or id(case) in done or case.pk in alerted or not case.is_open:
+                    continue
+                done.add(id(case))
+                previous = case.severity
+                case.severity = pileon.raised(previous)
+                if case.severity != previous:
+                    result.events.append(pileon_raised(case, previous, found))
+                    refresh_deadlines(case, self.targets)
+                result.events.append(pileon_alerted(case, teams.get(case.team_id or 0, ""), found))
+                if case.pk is not None:
+                    result.touched[case.pk] = case
+
+    @staticmethod
+    def _pileon_case(
+        key: str,
+        scan: PileOnScan,
+        known: dict[int, Case],
+        in_batch: dict[tuple[str, str], Case | None],
+    ) -> Case | None:
+        if key in scan.case_ids:
+            return known.get(scan.case_ids[key])
+        channel, external_id = key.split(":", 1)
+        return in_batch.get((channel, external_id))
+
+    def _open_cases_by_id(self, case_ids: set[int]) -> dict[int, Case]:
+        rows = Case.objects.only(*CASE_FIELDS).filter(
+            workspace=self.workspace, id__in=case_ids, status__in=OPEN_STATUSES
+        )
+        return {case.id: case for case in rows}
 
     def _reply_targets(self, parsed: Sequence["Parsed"]) -> dict[tuple[str, str], int | None]:
         wanted = {

@@ -131,3 +131,89 @@ def test_forbidden_inputs_never_change_severity_deadlines_team_or_order(
     ingest(loud, scenario(problems, varied))
     assert outcome(loud) == outcome(plain)
     assert Case.objects.filter(workspace=loud).count() == len(problems)
+
+
+# --- repetition by one author vs many authors (pile-ons) ------------------------------
+# A pile-on is many different customers with one problem (fairdesk/triage/pileon.py):
+# it raises every case one level, whatever the channels, follower counts or visibility.
+# One customer repeating the same problem any number of times raises nothing.
+
+REPEATED = PROBLEMS[5]  # a repair complaint: normal severity, so a raise would show
+
+
+def many_authors(authors: int, varied: list[tuple[Any, ...]] | None) -> list[dict[str, Any]]:
+    records = []
+    for i in range(authors):
+        channel, followers, visibility, shout, bangs, filler = "x", 0, "public", False, 0, ""
+        if varied is not None:
+            channel, followers, visibility, shout, bangs, filler, _ = varied[i]
+        records.append(
+            record(
+                f"{channel}-many-{i}",
+                louder(REPEATED, shout, bangs, filler),
+                channel=channel,
+                author=f"c{i}@example.com" if channel == "email" else f"c{i}",
+                handle=f"@c{i}",
+                followers=followers,
+                visibility=visibility,
+                minutes=i,
+            )
+        )
+    return records
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(varied=variations)
+def test_many_authors_pile_on_whatever_their_channels_and_audiences(
+    db: None, ingest: Callable[..., int], varied: list
+) -> None:
+    n = next(_counter)
+    plain = create_workspace(name="Plain", slug=f"plain-many-{n}")
+    loud = create_workspace(name="Loud", slug=f"loud-many-{n}")
+    ingest(plain, many_authors(5, None))
+    ingest(loud, many_authors(5, varied))
+    assert outcome(loud) == outcome(plain)
+    assert set(Case.objects.filter(workspace=loud).values_list("severity", flat=True)) == {"high"}
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    repeats=st.integers(min_value=1, max_value=49),
+    loudness=st.tuples(st.booleans(), st.integers(0, 5), st.sampled_from(FILLERS)),
+    followers=st.integers(min_value=0, max_value=5_000_000),
+)
+def test_one_author_repeating_raises_nothing(
+    db: None,
+    ingest: Callable[..., int],
+    repeats: int,
+    loudness: tuple[bool, int, str],
+    followers: int,
+) -> None:
+    n = next(_counter)
+    once = create_workspace(name="Once", slug=f"once-{n}")
+    again = create_workspace(name="Again", slug=f"again-{n}")
+    ingest(once, [record("once-0", REPEATED, author="c0", handle="@c0")])
+    ingest(
+        again,
+        [
+            record(
+                f"again-{r}",
+                louder(REPEATED, *loudness) if r % 2 else REPEATED,
+                author="c0",
+                handle="@c0",
+                followers=followers,
+                minutes=r % 30,
+            )
+            for r in range(repeats + 1)
+        ],
+    )
+    assert outcome(again) == outcome(once)
+    assert Case.objects.get(workspace=again).severity == "normal"
