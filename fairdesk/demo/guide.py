@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairdesk.cases.models import Case, Message
+from fairdesk.demo.dryer import CSAT_SCORE
 from fairdesk.demo.loading import LoadSummary, dana_case
 from fairdesk.demo.platform_ids import facebook_post_id, x_tweet_id
 from fairdesk.demo.platforms import DemoPlatforms
@@ -51,8 +52,12 @@ def story_lines(cases: StoryCases, *, data_dir: Path, url: str) -> list[str]:
     return [
         f"1. {_ref(cases.security)}  @devjane reports an exposed admin/debug panel on X: "
         "Critical, routed to Security, acknowledgement already sent; top of the queue.",
-        f"2. {_ref(cases.dana)}  Dana's dryer: a public tweet, a DM and an e-mail quoting the "
-        "reference - one case, one customer, three channels (see the timeline).",
+        f"2. {_ref(cases.dana)}  Dana's dryer, start to finish (see the timeline): a public "
+        "tweet, a DM and an e-mail quoting the reference - one case, one customer, three "
+        "channels. Then she signs in to the portal with the link and code sent by DM; the "
+        "replacement heating element ships and the technician fits it (two work orders, "
+        'field service); she gets a status update, then "Is this fixed for you?"; her '
+        f'"yes" by DM closes the case, and she rates it {CSAT_SCORE}/5 in the portal.',
         f"3. {_ref(cases.praise)}  praise for Maria: forwarded to Maria Lopez and her manager "
         f"Grace Hopper (the mail is in {data_dir / 'mail'}); still in the queue to be answered.",
         f"4. {_ref(cases.small_customer)} and {_ref(cases.loud_customer)}  a quiet e-mail "

@@ -8,6 +8,7 @@ from datetime import datetime
 from fairdesk.cases.models import Case
 from fairdesk.connectors.polling import PollOutcome, poll_all
 from fairdesk.demo.delivery import Delivery, deliver, store
+from fairdesk.demo.dryer import Ending, finish_dana_story
 from fairdesk.demo.platform_ids import x_user_id
 from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.stream import (
@@ -32,7 +33,7 @@ class LoadSummary:
     processed: int = 0
     sent: int = 0
 
-    def add(self, result: StoreResult | Delivery | PollOutcome) -> None:
+    def add(self, result: StoreResult | Delivery | PollOutcome | Ending) -> None:
         self.stored += result.stored
         self.duplicates += result.duplicates
 
@@ -85,4 +86,10 @@ def load_demo_stream(
         summary.add(emailed)
     summary.processed += drain()
     summary.sent = send_all()
+    case = dana_case(workspace)
+    if case is not None:
+        ending = finish_dana_story(case, now, platforms=platforms, send=send_all)
+        summary.add(ending)
+        summary.processed += ending.processed
+        summary.sent += ending.sent
     return summary

@@ -168,6 +168,22 @@ def dana_email_record(now: datetime, case_reference: str, tag: str = "") -> Reco
     )
 
 
+DANA_CONFIRMATION = "Yes, the dryer works perfectly - thanks!"
+
+
+def dana_confirmation_record(at: datetime, tag: str = "") -> Record:
+    """Dana's DM answering "Is this fixed for you?". It is dated ``at``: the moment she
+    answers, after the question went out (``dryer.py``)."""
+    return message(
+        "x",
+        tagged("story-dana-fixed", tag),
+        DANA_CONFIRMATION,
+        by=dana_author(tag),
+        at=at,
+        visibility="private",
+    )
+
+
 def praise_story(now: datetime, tag: str = "") -> list[Record]:
     lena = author(tagged("fb-lena", tag), handle_for("lena.travels", tag), "Lena", followers=540)
     at = now - timedelta(minutes=60)

@@ -149,12 +149,17 @@ def test_every_story_arrived_through_its_platform(demo: DemoWorkspace, loaded: L
     }
 
 
-def test_after_loading_the_platforms_received_only_the_security_acknowledgement(
+def test_after_loading_the_platforms_received_the_acknowledgement_and_danas_dms(
     demo: DemoWorkspace, platforms: DemoPlatforms, loaded: LoadSummary
 ) -> None:
     case = story_cases(demo.workspace).security
     assert case is not None
-    [ack] = x_received(platforms)
+    ack, *dms = x_received(platforms)
+    # Dana's portal link, her sign-in code and the thanks for confirming (dryer.py).
+    assert [(d.what, d.to) for d in dms] == [("direct message", ids.x_user_id("x-dana-r"))] * 3
+    assert "/portal/demo/l/" in dms[0].text
+    assert dms[1].text.startswith("Your code for the Acme Appliances & Air support portal is ")
+    assert dms[2].text.startswith("Thank you for confirming.")
     assert (ack.what, ack.to) == ("reply", ids.x_tweet_id("story-security"))
     assert case.reference in ack.text
     sent = OutboxMessage.objects.get(case=case)
@@ -223,9 +228,10 @@ def test_a_private_reply_to_dana_is_an_x_dm_to_her(
 ) -> None:
     case = dana_case(demo.workspace)
     assert case is not None
+    before = x_received(platforms)
     reply(demo, case, REPLY, key="dana-dm", private_on="x")
     assert send_all() == 1
-    dms = [item for item in x_received(platforms) if item.what == "direct message"]
+    dms = [item for item in x_received(platforms) if item not in before]
     assert [(d.to, d.text) for d in dms] == [(ids.x_user_id("x-dana-r"), SIGNED)]
 
 
