@@ -6,7 +6,10 @@ from django.db import connection
 
 
 class Command(BaseCommand):
-    help = "Benchmarks. `bench ingest --messages N`: end-to-end ingest on the configured DB."
+    help = (
+        "Benchmarks. `bench ingest --messages N`: end-to-end ingest on the configured DB; "
+        "`bench webhooks --rate R --seconds S`: webhook latency under a burst, and loss."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="what", required=True)
@@ -17,6 +20,35 @@ class Command(BaseCommand):
         )
         ingest.add_argument("--batch", type=int, default=500)
         ingest.add_argument("--json", action="store_true")
+        hooks = sub.add_parser(
+            "webhooks", help="webhook acknowledgement latency under a burst, and loss"
+        )
+        hooks.add_argument("--rate", type=int, default=250, help="deliveries per second")
+        hooks.add_argument("--seconds", type=float, default=120.0)
+        hooks.add_argument("--baseline-seconds", type=float, default=30.0)
+        hooks.add_argument("--threads", type=int, default=8, help="web server threads")
+        hooks.add_argument("--json", action="store_true")
+
+    def _webhooks(self, options: dict[str, Any]) -> None:
+        from fairdesk.connectors.bench import run as run_webhooks
+
+        result = run_webhooks(
+            rate=options["rate"],
+            seconds=options["seconds"],
+            baseline_seconds=options["baseline_seconds"],
+            threads=options["threads"],
+        )
+        data = result.as_dict()
+        if options["json"]:
+            self.stdout.write(json.dumps(data))
+            return
+        hooks, base = result.webhooks, result.baseline
+        self.stdout.write(
+            f"{result.db}: {hooks.sent} deliveries at {result.rate}/s — p50 {hooks.p50_ms} ms, "
+            f"p99 {hooks.p99_ms} ms, max {hooks.max_ms} ms, {hooks.errors} errors; "
+            f"stored {result.stored}, lost {result.lost}, duplicated {result.duplicated}; "
+            f"/healthz baseline p99 {base.p99_ms} ms (ratio {result.p99_ratio_to_baseline})"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.core.management import call_command
@@ -24,6 +56,9 @@ class Command(BaseCommand):
         from fairdesk.inbound.bench import run
 
         call_command("migrate", verbosity=0)
+        if options["what"] == "webhooks":
+            self._webhooks(options)
+            return
 
         workers = options["workers"] or (2 if connection.vendor == "postgresql" else 1)
         result = run(messages=options["messages"], workers=workers, batch=options["batch"])

@@ -1,0 +1,227 @@
+"""``fairdesk bench webhooks``: webhook acknowledgement latency under a burst, and loss.
+
+The production web server (``fairdesk serve``, waitress) and a pipeline worker run as
+separate processes on the configured database, as in production. An open-loop load
+generator sends signed X Account Activity deliveries (one tweet each) at a fixed rate:
+each request is scheduled at its tick whatever the previous ones are doing, and its
+latency is measured from that tick (a slow server cannot hide its queueing).
+
+In the same run, ``/healthz`` is driven at the same rate first as the baseline: the ratio
+of the two p99s says what storing an event costs beyond serving any request on this
+machine. Loss: every delivery answered 200 must be in the inbound store, exactly once.
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from django.db import connection
+
+from fairdesk.connectors.models import Channel
+from fairdesk.connectors.services import create_channel
+from fairdesk.inbound.models import InboundEvent
+from fairdesk.workspaces.models import Workspace
+from fairdesk.workspaces.services import create_workspace
+
+BENCH_SLUG = "bench-webhooks"
+BRAND_ID = "900000000000000001"
+SECRET = "bench-consumer-secret"  # noqa: S105 (a throwaway secret for a local bench workspace)
+
+
+@dataclass(slots=True)
+class Phase:
+    path: str
+    sent: int
+    ok: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass(slots=True)
+class WebhookBench:
+    db: str
+    rate: int
+    seconds: float
+    baseline: Phase
+    webhooks: Phase
+    stored: int
+    lost: int
+    duplicated: int
+    p99_ratio_to_baseline: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prepare() -> Channel:
+    """A fresh bench workspace with one X channel (earlier bench data removed)."""
+    old = Workspace.objects.filter(slug=BENCH_SLUG).first()
+    if old is not None:
+        InboundEvent.objects.filter(workspace=old).delete()
+        Channel.objects.filter(workspace=old).delete()
+        workspace = old
+    else:
+        workspace = create_workspace(name="Webhook bench", slug=BENCH_SLUG)
+    return create_channel(
+        workspace=workspace,
+        kind="x",
+        name="bench",
+        config={"brand_user_id": BRAND_ID, "brand_handle": "@Bench"},
+        credentials={"consumer_secret": SECRET},
+    )
+
+
+def delivery(n: int) -> bytes:
+    """One Account Activity delivery with one customer tweet, as X sends it."""
+    created = datetime.now(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y")
+    payload = {
+        "for_user_id": BRAND_ID,
+        "tweet_create_events": [
+            {
+                "created_at": created,
+                "id_str": str(1_900_000_000_000_000_000 + n),
+                "text": f"@Bench my order {n} has not arrived, can you check?",
+                "in_reply_to_status_id_str": None,
+                "user": {
+                    "id_str": str(5_000_000 + n % 997),
+                    "screen_name": f"customer{n % 997}",
+                    "name": f"Customer {n % 997}",
+                    "followers_count": n % 5000,
+                },
+            }
+        ],
+    }
+    return json.dumps(payload).encode()
+
+
+def signature(body: bytes) -> str:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def run(*, rate: int, seconds: float, baseline_seconds: float, threads: int) -> WebhookBench:
+    channel = prepare()
+    port = _free_port()
+    env = {**os.environ, "FAIRDESK_ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    server = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "fairdesk", "serve", "--port", str(port), "--threads", str(threads)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "fairdesk", "worker"], env=env, stdout=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base)
+        baseline = asyncio.run(_drive(base, "/healthz", rate, baseline_seconds, None))
+        path = f"/webhooks/x/{channel.public_id}/"
+        webhooks = asyncio.run(_drive(base, path, rate, seconds, delivery))
+    finally:
+        for process in (server, worker):
+            process.terminate()
+        for process in (server, worker):
+            process.wait(timeout=60)
+    connection.close()
+    stored_ids = list(
+        InboundEvent.objects.filter(workspace_id=channel.workspace_id).values_list(
+            "external_id", flat=True
+        )
+    )
+    stored = len(set(stored_ids))
+    return WebhookBench(
+        db=connection.vendor,
+        rate=rate,
+        seconds=seconds,
+        baseline=baseline,
+        webhooks=webhooks,
+        stored=stored,
+        lost=max(webhooks.ok - stored, 0),
+        duplicated=len(stored_ids) - stored,
+        p99_ratio_to_baseline=round(webhooks.p99_ms / baseline.p99_ms, 2)
+        if baseline.p99_ms
+        else 0.0,
+    )
+
+
+async def _drive(base: str, path: str, rate: int, seconds: float, body: Any) -> Phase:
+    """Open loop: request n starts at start + n / rate, however the others are doing."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    outcome = {"ok": 0, "errors": 0}
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) as client:
+        start = time.perf_counter() + 0.2
+
+        async def one(n: int) -> None:
+            tick = start + n / rate
+            await asyncio.sleep(max(tick - time.perf_counter(), 0))
+            try:
+                if body is None:
+                    response = await client.get(path)
+                else:
+                    data = body(n)
+                    response = await client.post(
+                        path,
+                        content=data,
+                        headers={
+                            "content-type": "application/json",
+                            "x-twitter-webhooks-signature": signature(data),
+                        },
+                    )
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - tick) * 1000)
+            outcome["ok" if ok else "errors"] += 1
+
+        await asyncio.gather(*(one(n) for n in range(total)))
+    latencies.sort()
+    return Phase(
+        path=path,
+        sent=total,
+        ok=outcome["ok"],
+        errors=outcome["errors"],
+        p50_ms=_quantile(latencies, 0.50),
+        p95_ms=_quantile(latencies, 0.95),
+        p99_ms=_quantile(latencies, 0.99),
+        max_ms=round(latencies[-1], 1) if latencies else 0.0,
+    )
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return round(values[min(int(q * len(values)), len(values) - 1)], 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not start within 60 s")
