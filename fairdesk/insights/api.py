@@ -12,13 +12,13 @@ from uuid import UUID
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from fairdesk.api_auth import current_agent
 from fairdesk.insights import exports
 from fairdesk.insights.periods import BadPeriod, resolve_period
-from fairdesk.insights.queries import crickets, parity, praise, promoters, service_levels
+from fairdesk.insights.queries import crickets, csat, parity, praise, promoters, service_levels
 
 router = Router()
 
@@ -345,6 +345,48 @@ def service_levels_figure(
         current_agent(request).workspace, period.start, period.end, now=timezone.now()
     )
     return _with_period(period, report)
+
+
+# -- CSAT --------------------------------------------------------------------------------
+
+
+class CsatGroupOut(Schema):
+    group: str
+    responses: int
+    satisfied: int
+    satisfied_rate: float | None = Field(description="Share of scores 4 or 5, in percent.")
+    mean: float | None
+
+
+class CsatOut(Schema):
+    period: Period
+    by_channel: list[CsatGroupOut]
+    by_team: list[CsatGroupOut]
+    total: CsatGroupOut
+
+
+def _csat_group(group: csat.CsatGroup) -> dict[str, Any]:
+    return {
+        "group": group.group,
+        "responses": group.responses,
+        "satisfied": group.satisfied,
+        "satisfied_rate": group.satisfied_rate,
+        "mean": group.mean,
+    }
+
+
+@router.get("/csat", response=CsatOut, summary="CSAT after closure, by channel and team")
+def csat_figure(
+    request: Any, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
+    period = _period(start, end)
+    report = csat.csat(current_agent(request).workspace, period.start, period.end)
+    return {
+        "period": period,
+        "by_channel": [_csat_group(g) for g in report.by_channel],
+        "by_team": [_csat_group(g) for g in report.by_team],
+        "total": _csat_group(report.total),
+    }
 
 
 # -- exports -----------------------------------------------------------------------------

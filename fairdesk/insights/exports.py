@@ -17,7 +17,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from fairdesk.insights.comparison import Comparison, GeometricMean
-from fairdesk.insights.queries import crickets, parity, praise, promoters, service_levels
+from fairdesk.insights.queries import crickets, csat, parity, praise, promoters, service_levels
 from fairdesk.insights.queries.service_levels import Compliance
 from fairdesk.workspaces.models import Workspace
 
@@ -245,6 +245,28 @@ def _service_levels(scope: Scope) -> Iterator[Row]:
             ]
 
 
+CSAT_HEADER = ("breakdown", "group", "responses", "satisfied", "satisfied_percent", "mean_score")
+
+
+def _csat(scope: Scope) -> Iterator[Row]:
+    report = csat.csat(scope.workspace, scope.start, scope.end)
+    breakdowns = (
+        ("channel", report.by_channel),
+        ("team", report.by_team),
+        ("total", [report.total]),
+    )
+    for name, groups in breakdowns:
+        for group in groups:
+            yield [
+                name,
+                group.group,
+                group.responses,
+                group.satisfied,
+                group.satisfied_rate,
+                group.mean,
+            ]
+
+
 EXPORTS: dict[str, tuple[Sequence[str], Callable[[Scope], Iterator[Row]]]] = {
     "parity": (PARITY_HEADER, _parity),
     "parity-trend": (TREND_HEADER, _parity_trend),
@@ -255,6 +277,7 @@ EXPORTS: dict[str, tuple[Sequence[str], Callable[[Scope], Iterator[Row]]]] = {
     "praise": (PRAISE_HEADER, _praise),
     "kudos": (KUDOS_HEADER, _kudos),
     "service-levels": (SERVICE_LEVELS_HEADER, _service_levels),
+    "csat": (CSAT_HEADER, _csat),
 }
 FIGURES = tuple(EXPORTS)
 

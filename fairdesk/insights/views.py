@@ -16,7 +16,7 @@ from fairdesk.cases.access import agent_required
 from fairdesk.insights import exports
 from fairdesk.insights.forms import PagedPeriodForm, PeriodForm
 from fairdesk.insights.periods import resolve_period
-from fairdesk.insights.queries import crickets, parity, praise, promoters, service_levels
+from fairdesk.insights.queries import crickets, csat, parity, praise, promoters, service_levels
 from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Agent
 
@@ -61,6 +61,7 @@ def overview(request: HttpRequest, *, agent: Agent) -> HttpResponse:
         "service_levels": service_levels.service_levels(
             workspace, start, end, now=now, targets=targets
         ),
+        "csat": csat.csat(workspace, start, end),
     }
     return _render(request, "insights/overview.html", form, figures)
 

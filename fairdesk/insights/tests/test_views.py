@@ -102,8 +102,8 @@ def test_overview_runs_the_same_queries_whatever_the_data(
     with CaptureQueriesContext(connection) as full:
         assert agent_client.get("/insights/").status_code == 200
     # session, user, agent, workspace, SLA table, 3 parity, crickets + list, SPS,
-    # praise by employee + by team, kudos, service levels.
-    assert len(empty.captured_queries) == len(full.captured_queries) == 15
+    # praise by employee + by team, kudos, service levels, CSAT.
+    assert len(empty.captured_queries) == len(full.captured_queries) == 16
 
 
 @pytest.mark.parametrize(
