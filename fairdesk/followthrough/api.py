@@ -8,7 +8,7 @@ proposing again while the customer has not answered returns the waiting proposal
 """
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
@@ -268,6 +268,11 @@ def rates(
     agent = current_agent(request)
     if any(moment is not None and moment.tzinfo is None for moment in (since, until)):
         raise HttpError(422, "since and until need a time zone, e.g. 2026-11-01T00:00:00Z.")
+    # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python happily parses.
+    try:
+        since, until = (m.astimezone(UTC) if m is not None else None for m in (since, until))
+    except OverflowError as exc:
+        raise HttpError(422, "since or until is out of range.") from exc
     figures = resolution_rates(workspace=agent.workspace, since=since, until=until)
     return RatesOut(
         since=since,

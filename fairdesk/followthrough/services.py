@@ -8,7 +8,7 @@ itself (a callback the customer asked for) have no actor.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -120,7 +120,7 @@ def update_work_order(
             order,
             status=status,
             owner=owner,
-            due_at=due_at,
+            due_at=in_utc(due_at) if due_at is not None else None,
             customer_label=customer_label,
             external_ref=external_ref,
         )
@@ -193,8 +193,17 @@ def _check_new(*, case: Case, actor: Agent | None, order: NewWorkOrder) -> None:
         raise WorkOrderInvalid("An idempotency key of 1 to 100 characters is required.")
     if order.due_at.tzinfo is None:
         raise WorkOrderInvalid("The due date needs a time zone.")
+    in_utc(order.due_at)
     if len(str(order.details or {})) > MAX_DETAILS_CHARS:
         raise WorkOrderInvalid("The details are too long.")
+
+
+def in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python parses."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise WorkOrderInvalid("The due date is out of range.") from exc
 
 
 def valid_kind(*, workspace_id: int, kind: str) -> bool:
@@ -235,7 +244,7 @@ def _write_new(*, case: Case, actor: Agent | None, order: NewWorkOrder) -> WorkO
         owner=order.owner,
         title=order.title.strip(),
         customer_label=order.customer_label.strip(),
-        due_at=order.due_at,
+        due_at=in_utc(order.due_at),
         idempotency_key=order.idempotency_key.strip(),
         details=order.details or {},
         created_by=actor,

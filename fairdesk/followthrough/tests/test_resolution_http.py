@@ -177,3 +177,11 @@ def test_the_command_runs_one_idempotent_pass(
     call_command("followthrough", stdout=out)
     assert json.loads(out.getvalue())["quiet_closed"] == 0
     assert Case.objects.get(pk=case.pk).status == CaseStatus.CLOSED
+
+
+def test_rates_accept_any_offset_python_parses(client: Client, agent: Agent) -> None:
+    """PostgreSQL refuses offsets beyond ±15:59: the period is taken in UTC first."""
+    client.force_login(agent.user)
+    response = client.get("/api/v1/resolutions/rates", {"since": "8252-09-15T17:08:17-23:29"})
+    assert response.status_code == 200
+    assert response.json()["proposals"] == 0
