@@ -277,7 +277,8 @@ def test_bad_expired_revoked_and_foreign_links_show_one_page(
         f"/portal/acme/l/{globex_token}/",  # Globex's link in Acme
         f"/portal/acme/l/{forged}/",  # well signed, never issued
         "/portal/acme/l/not-a-token/",
-        f"/portal/acme/l/{token[:-1]}0/",
+        # one character changed (never to itself: the test failed when it ended in "0")
+        f"/portal/acme/l/{token[:-1]}{'1' if token.endswith('0') else '0'}/",
     ]
     for path in paths:
         response = Client().get(path)
