@@ -201,6 +201,8 @@ LOGGING = {
 
 # Pipeline tuning.
 FAIRDESK_WORKER_BATCH = env_int("FAIRDESK_WORKER_BATCH", 500)
+# After a partial batch the worker waits this long before claiming again (see run_forever).
+FAIRDESK_WORKER_GATHER_MS = env_int("FAIRDESK_WORKER_GATHER_MS", 200)
 FAIRDESK_WORKER_LEASE_SECONDS = env_int("FAIRDESK_WORKER_LEASE_SECONDS", 120)
 FAIRDESK_MAX_ATTEMPTS = env_int("FAIRDESK_MAX_ATTEMPTS", 5)
 FAIRDESK_MAX_TEXT_CHARS = env_int("FAIRDESK_MAX_TEXT_CHARS", 20_000)

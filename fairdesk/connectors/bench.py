@@ -37,6 +37,7 @@ from fairdesk.workspaces.services import create_workspace
 BENCH_SLUG = "bench-webhooks"
 BRAND_ID = "900000000000000001"
 CONNECTIONS = 16
+DRAIN_TIMEOUT_S = 300
 SECRET = "bench-consumer-secret"  # noqa: S105 (a throwaway secret for a local bench workspace)
 
 
@@ -62,6 +63,10 @@ class WebhookBench:
     stored: int
     lost: int
     duplicated: int
+    # Events the worker had not processed yet when the burst ended, and the seconds it
+    # then took to process them all (None: not within DRAIN_TIMEOUT_S).
+    pending_after: int
+    drained_after_s: float | None
     p99_ratio_to_baseline: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,7 +119,9 @@ def signature(body: bytes) -> str:
     return "sha256=" + base64.b64encode(digest).decode()
 
 
-def run(*, rate: int, seconds: float, baseline_seconds: float, threads: int) -> WebhookBench:
+def run(
+    *, rate: int, seconds: float, baseline_seconds: float, threads: int, worker_nice: int = 10
+) -> WebhookBench:
     channel = prepare()
     port = _free_port()
     env = {**os.environ, "FAIRDESK_ALLOWED_HOSTS": "127.0.0.1,localhost"}
@@ -123,8 +130,14 @@ def run(*, rate: int, seconds: float, baseline_seconds: float, threads: int) -> 
         env=env,
         stdout=subprocess.DEVNULL,
     )
+    # The worker runs below the web server's CPU priority, as docs/ARCHITECTURE.md
+    # recommends: acknowledging a delivery is latency-bound, triage is throughput-bound and
+    # catches up after the burst (``pending_after`` says how far behind it was).
     worker = subprocess.Popen(
-        [sys.executable, "-m", "fairdesk", "worker"], env=env, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "fairdesk", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.nice(worker_nice)) if worker_nice else None,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -132,6 +145,8 @@ def run(*, rate: int, seconds: float, baseline_seconds: float, threads: int) -> 
         baseline = asyncio.run(_drive(base, "/healthz", rate, baseline_seconds, None))
         path = f"/webhooks/x/{channel.public_id}/"
         webhooks = asyncio.run(_drive(base, path, rate, seconds, delivery))
+        pending_after = _pending(channel)
+        drained_after_s = _wait_drained(channel)
     finally:
         for process in (server, worker):
             process.terminate()
@@ -153,6 +168,8 @@ def run(*, rate: int, seconds: float, baseline_seconds: float, threads: int) -> 
         stored=stored,
         lost=max(webhooks.ok - stored, 0),
         duplicated=len(stored_ids) - stored,
+        pending_after=pending_after,
+        drained_after_s=drained_after_s,
         p99_ratio_to_baseline=round(webhooks.p99_ms / baseline.p99_ms, 2)
         if baseline.p99_ms
         else 0.0,
@@ -227,6 +244,22 @@ async def _read_response(reader: asyncio.StreamReader) -> bool:
     if length:
         await reader.readexactly(length)
     return status == b"200"
+
+
+def _pending(channel: Channel) -> int:
+    return InboundEvent.objects.filter(
+        workspace_id=channel.workspace_id, status=InboundEvent.Status.PENDING
+    ).count()
+
+
+def _wait_drained(channel: Channel) -> float | None:
+    """Seconds until the worker has processed every stored delivery, polled each 0.25 s."""
+    start = time.monotonic()
+    while time.monotonic() - start < DRAIN_TIMEOUT_S:
+        if _pending(channel) == 0:
+            return round(time.monotonic() - start, 2)
+        time.sleep(0.25)
+    return None
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -5,6 +5,7 @@ The key is ``FAIRDESK_CREDENTIALS_KEY`` (a Fernet key) when set, else derived fr
 """
 
 import base64
+import functools
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -27,14 +28,19 @@ class CredentialsError(Exception):
 
 
 def fernet() -> Fernet:
-    key = os.environ.get(KEY_ENV, "")
+    return _fernet(os.environ.get(KEY_ENV, ""), settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet(key: str, secret_key: str) -> Fernet:
+    """One Fernet per key (derived once, not on every webhook delivery)."""
     if key:
         try:
             return Fernet(key.encode())
         except ValueError as exc:
             raise ImproperlyConfigured(f"{KEY_ENV} must be a Fernet key") from exc
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(
-        settings.SECRET_KEY.encode()
+        secret_key.encode()
     )
     return Fernet(base64.urlsafe_b64encode(derived))
 

@@ -234,16 +234,29 @@ def fail_event(*, token: str, event_id: int, error: str, outcome: BatchOutcome) 
     )
 
 
-def run_forever(*, idle_sleep: float = 0.5, stop: "StopFlag") -> None:
-    """The worker loop: reclaim abandoned batches, process, sleep when idle."""
+def run_forever(*, idle_sleep: float = 0.5, gather: float | None = None, stop: "StopFlag") -> None:
+    """The worker loop: reclaim abandoned batches, process, sleep when idle.
+
+    After a batch smaller than the limit the loop waits ``gather`` seconds (default
+    ``FAIRDESK_WORKER_GATHER_MS``) before claiming again, so that under a steady
+    stream events are handled in batches rather than one claim, one triage pass and one
+    commit each: a worker re-claiming at once spends most of its time on per-batch costs
+    and takes the CPU the web server needs to acknowledge deliveries. A full batch means a
+    backlog: the next one is claimed at once.
+    """
+    limit = settings.FAIRDESK_WORKER_BATCH
+    pause = settings.FAIRDESK_WORKER_GATHER_MS / 1000 if gather is None else gather
     last_reclaim = 0.0
     while not stop.requested:
         if time.monotonic() - last_reclaim > 5:
             claims.reclaim_expired(InboundEvent)
             last_reclaim = time.monotonic()
-        outcome = run_once()
-        if outcome.done + outcome.retried + outcome.dead + outcome.deferred == 0:
+        outcome = run_once(limit=limit)
+        handled = outcome.done + outcome.retried + outcome.dead + outcome.deferred
+        if handled == 0:
             stop.wait(idle_sleep)
+        elif handled < limit and pause > 0:
+            stop.wait(pause)
 
 
 class StopFlag:

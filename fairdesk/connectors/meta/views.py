@@ -3,7 +3,6 @@
 import uuid
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -11,7 +10,7 @@ from fairdesk.connectors import secrets
 from fairdesk.connectors.meta import adapter
 from fairdesk.connectors.models import Channel
 from fairdesk.connectors.services import receive_meta_webhook
-from fairdesk.connectors.webhooks import deliver
+from fairdesk.connectors.webhooks import deliver, webhook_channel
 
 META_KINDS = (Channel.Kind.FACEBOOK, Channel.Kind.INSTAGRAM)
 
@@ -19,9 +18,7 @@ META_KINDS = (Channel.Kind.FACEBOOK, Channel.Kind.INSTAGRAM)
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def webhook(request: HttpRequest, channel_id: uuid.UUID) -> HttpResponse:
-    channel = get_object_or_404(
-        Channel.objects.select_related("workspace"), public_id=channel_id, kind__in=META_KINDS
-    )
+    channel = webhook_channel(channel_id, META_KINDS)
     if request.method == "GET":
         return verify(request, channel)
     return deliver(

@@ -3,23 +3,20 @@
 import uuid
 
 from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from fairdesk.connectors import secrets
 from fairdesk.connectors.models import Channel
 from fairdesk.connectors.services import receive_x_webhook
-from fairdesk.connectors.webhooks import deliver
+from fairdesk.connectors.webhooks import deliver, webhook_channel
 from fairdesk.connectors.x import adapter
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def webhook(request: HttpRequest, channel_id: uuid.UUID) -> JsonResponse:
-    channel = get_object_or_404(
-        Channel.objects.select_related("workspace"), public_id=channel_id, kind=Channel.Kind.X
-    )
+    channel = webhook_channel(channel_id, (Channel.Kind.X,))
     if request.method == "GET":
         return crc(request, channel)
     return deliver(

@@ -26,7 +26,13 @@ class Command(BaseCommand):
         hooks.add_argument("--rate", type=int, default=250, help="deliveries per second")
         hooks.add_argument("--seconds", type=float, default=120.0)
         hooks.add_argument("--baseline-seconds", type=float, default=30.0)
-        hooks.add_argument("--threads", type=int, default=8, help="web server threads")
+        hooks.add_argument("--threads", type=int, default=4, help="web server threads")
+        hooks.add_argument(
+            "--worker-nice",
+            type=int,
+            default=10,
+            help="CPU niceness of the pipeline worker (0: same priority as the server)",
+        )
         hooks.add_argument("--json", action="store_true")
 
     def _webhooks(self, options: dict[str, Any]) -> None:
@@ -37,6 +43,7 @@ class Command(BaseCommand):
             seconds=options["seconds"],
             baseline_seconds=options["baseline_seconds"],
             threads=options["threads"],
+            worker_nice=options["worker_nice"],
         )
         data = result.as_dict()
         if options["json"]:
@@ -47,7 +54,13 @@ class Command(BaseCommand):
             f"{result.db}: {hooks.sent} deliveries at {result.rate}/s — p50 {hooks.p50_ms} ms, "
             f"p99 {hooks.p99_ms} ms, max {hooks.max_ms} ms, {hooks.errors} errors; "
             f"stored {result.stored}, lost {result.lost}, duplicated {result.duplicated}; "
-            f"/healthz baseline p99 {base.p99_ms} ms (ratio {result.p99_ratio_to_baseline})"
+            f"/healthz baseline p99 {base.p99_ms} ms (ratio {result.p99_ratio_to_baseline}); "
+            f"worker: {result.pending_after} pending at the end, all processed "
+            + (
+                f"{result.drained_after_s} s later"
+                if result.drained_after_s is not None
+                else "not within the drain timeout"
+            )
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
