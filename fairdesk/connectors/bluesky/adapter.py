@@ -98,7 +98,7 @@ class PollState:
 
     @classmethod
     def from_cursor(cls, cursor: dict[str, Any]) -> "PollState":
-        if not cursor:
+        if "seen" not in cursor:  # nothing stored yet (the chat log has its own key)
             return cls()
         seen = Mark.from_json(cursor.get("seen"))
         catchup = cursor.get("catchup")
@@ -204,6 +204,70 @@ def _post_record(
         "text": _text(record.get("text")),
         "in_reply_to": (_text(parent.get("uri")) or None) if isinstance(parent, dict) else None,
         "brand_handle": ("@" + handle if handle else brand_handle) if outbound else brand_handle,
+    }
+
+
+# -- reading chat ---------------------------------------------------------------------
+
+CHAT_CURSOR_KEY = "chat"
+LOG_CREATE_MESSAGE = "chat.bsky.convo.defs#logCreateMessage"
+MESSAGE_VIEW = "chat.bsky.convo.defs#messageView"
+
+
+@dataclass(slots=True)
+class ChatPage:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    rev: str = ""  # the log cursor to pass next ("" while nothing was ever logged)
+
+
+def read_chat_log(payload: Any, rev: str, *, brand_did: str, brand_handle: str | None) -> ChatPage:
+    """Customers' messages to the brand in one page of ``chat.bsky.convo.getLog`` (the
+    account's log of every conversation after ``cursor``), and the cursor to pass next.
+
+    The brand's own messages are left out: each reply Fairdesk sent is on its case already
+    under the same ``chat:<convo>:<message>`` id. Deletions, reactions and conversation
+    starts are not messages. A malformed entry is logged and skipped, like a malformed
+    notification, so the log can always move past it.
+    """
+    if not isinstance(payload, dict):
+        raise PayloadError("answer is not a JSON object")
+    records = []
+    for log in objects(payload, "logs"):
+        message = log.get("message")
+        if log.get("$type") != LOG_CREATE_MESSAGE or not isinstance(message, dict):
+            continue
+        if message.get("$type", MESSAGE_VIEW) != MESSAGE_VIEW:
+            continue
+        try:
+            raw = _chat_record(log, message, brand_did=brand_did, brand_handle=brand_handle)
+            if raw is not None:
+                records.extend(interchange([raw]))
+        except (PayloadError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            logger.warning("skipping malformed Bluesky chat log entry: %s", exc)
+    after = payload.get("cursor")
+    return ChatPage(records=records, rev=after if isinstance(after, str) and after else rev)
+
+
+def _chat_record(
+    log: dict[str, Any], message: dict[str, Any], *, brand_did: str, brand_handle: str | None
+) -> dict[str, Any] | None:
+    did = _text(message["sender"]["did"])
+    if did == brand_did:
+        return None
+    convo_id, message_id = _text(log["convoId"]), _text(message["id"])
+    if not convo_id or not message_id:
+        raise PayloadError("a chat message without its conversation or id")
+    return {
+        "channel": CHANNEL,
+        "external_id": f"chat:{convo_id}:{message_id}",
+        "direction": "inbound",
+        "visibility": "private",
+        # ``sentAt`` is stamped by the chat service, not by the sender's client.
+        "created_at": _time(message["sentAt"]).isoformat(),
+        "author": {"external_id": did, "handle": "", "display_name": "", "followers": None},
+        "text": _text(message.get("text")),
+        "in_reply_to": None,
+        "brand_handle": brand_handle,
     }
 
 

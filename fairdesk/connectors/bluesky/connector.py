@@ -2,7 +2,9 @@
 
 - ``poll``: ``app.bsky.notification.listNotifications`` (mentions, replies, quotes), one
   page per call, newest first, paging back to the last notification stored (see
-  ``adapter.read_page`` for the cursor).
+  ``adapter.read_page`` for the cursor); and ``chat.bsky.convo.getLog`` after the last
+  log revision read, for customers' chat messages (a conversation moved to chat goes on
+  coming in; ``adapter.read_chat_log``).
 - ``send`` (public): ``com.atproto.repo.createRecord`` of an ``app.bsky.feed.post`` in
   the brand's repo, with ``reply.root``/``reply.parent`` resolved through
   ``app.bsky.feed.getPosts``, at a record key derived from the outbox idempotency key.
@@ -107,15 +109,29 @@ class BlueskyConnector(Connector):
         params: dict[str, Any] = {"limit": adapter.PAGE_SIZE, "reasons": adapter.WANTED_REASONS}
         if state.page:
             params["cursor"] = state.page
+        rev = cursor.get(adapter.CHAT_CURSOR_KEY)
+        rev = rev if isinstance(rev, str) else ""
         with Xrpc(account) as xrpc:
             payload = xrpc.read_for_poll("app.bsky.notification.listNotifications", params)
+            log = xrpc.read_for_poll(
+                "chat.bsky.convo.getLog", {"cursor": rev} if rev else {}, proxy=CHAT_PROXY
+            )
         try:
             page = adapter.read_page(
                 payload, state, brand_did=config.did, brand_handle=config.brand_handle
             )
         except PayloadError as exc:
             raise PollError(f"listNotifications: {exc}") from exc
-        return PollResult(records=page.records, cursor=page.state.as_cursor(), more=page.more)
+        try:
+            chat = adapter.read_chat_log(
+                log, rev, brand_did=config.did, brand_handle=config.brand_handle
+            )
+        except PayloadError as exc:
+            raise PollError(f"getLog: {exc}") from exc
+        next_cursor = page.state.as_cursor()
+        if chat.rev:
+            next_cursor[adapter.CHAT_CURSOR_KEY] = chat.rev
+        return PollResult(records=page.records + chat.records, cursor=next_cursor, more=page.more)
 
     # -- sending ------------------------------------------------------------------------
     def send(self, account: Account, request: OutboundRequest) -> str:

@@ -5,14 +5,16 @@ Implements, in the documented XRPC shapes: ``com.atproto.server.createSession`` 
 listNotifications`` (newest first, ``reasons`` filter, keyset ``cursor`` to older
 pages), ``app.bsky.feed.getPosts``, ``com.atproto.repo.createRecord`` / ``getRecord`` /
 ``listRecords`` and ``chat.bsky.convo.getConvoForMembers`` / ``sendMessage`` /
-``getMessages`` (only with the ``atproto-proxy`` chat header, as the PDS proxies them).
+``getMessages`` / ``getLog`` (only with the ``atproto-proxy`` chat header, as the PDS
+proxies them; log revisions sort as strings, like the service's TIDs).
 
 ``createRecord`` honours record-key uniqueness the way the reference PDS does: a second
 record at an existing key is refused (its repo's tree refuses the duplicate key and the
 PDS answers 500 InternalServerError) and nothing is written.
 
-Seed the network with ``add_account``, ``seed_post`` and ``notify``; read what the
-connector did with ``created_posts`` and ``messages``.
+Seed the network with ``add_account``, ``seed_post``, ``notify`` and ``chat`` (a
+customer's chat message); read what the connector did with ``created_posts`` and
+``messages``.
 """
 
 import base64
@@ -32,6 +34,7 @@ POST = "app.bsky.feed.post"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+LOG_PAGE = 100
 
 
 def xrpc_error(status: int, error: str, message: str) -> Response:
@@ -80,6 +83,7 @@ class BlueskyStandIn(StandIn):
         self.tokens: dict[str, tuple[str, str]] = {}  # jwt → ("access"|"refresh", did)
         self.expired: set[str] = set()
         self.convos: dict[frozenset[str], Convo] = {}
+        self.chat_log: list[dict[str, Any]] = []  # logCreateMessage entries, oldest first
         self._serial = itertools.count(1)
         for method, nsid, handler in (
             ("POST", "com.atproto.server.createSession", self.create_session),
@@ -92,6 +96,7 @@ class BlueskyStandIn(StandIn):
             ("GET", "chat.bsky.convo.getConvoForMembers", self._chat(self.convo_for)),
             ("POST", "chat.bsky.convo.sendMessage", self._chat(self.send_message)),
             ("GET", "chat.bsky.convo.getMessages", self._chat(self.get_messages)),
+            ("GET", "chat.bsky.convo.getLog", self._chat(self.get_log)),
         ):
             self.route(method, "/xrpc/" + re.escape(nsid), handler)
 
@@ -155,6 +160,12 @@ class BlueskyStandIn(StandIn):
         with self.lock:
             records = self.accounts[did].records
             return [records[k] for k in sorted(records)]
+
+    def chat(self, *, sender: str, to: str, text: str, at: datetime | None = None) -> dict:
+        """A customer's chat message to ``to`` (a DID), as the chat service logs it."""
+        with self.lock:
+            convo = self._convo({sender, to})
+            return self._log_message(convo, sender, text, at or datetime.now(UTC))
 
     def messages(self, *members: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -316,10 +327,7 @@ class BlueskyStandIn(StandIn):
     # -- chat -----------------------------------------------------------------------------
     def convo_for(self, request: Request, account: BskyAccount) -> Response:
         members = frozenset([account.did, *request.query.get("members", [])])
-        convo = self.convos.get(members)
-        if convo is None:
-            convo = Convo(id=f"convo-{next(self._serial)}", members=members)
-            self.convos[members] = convo
+        convo = self._convo(members)
         view = {
             "id": convo.id,
             "rev": str(len(convo.messages)),
@@ -337,16 +345,7 @@ class BlueskyStandIn(StandIn):
         text = (body.get("message") or {}).get("text")
         if not isinstance(text, str) or graphemes.count(text) > 1000:
             return xrpc_error(400, "InvalidRequest", "Input/message/text is invalid")
-        serial = next(self._serial)
-        message = {
-            "id": f"msg-{serial}",
-            "rev": str(serial),
-            "text": text,
-            "sender": {"did": account.did},
-            "sentAt": timestamp(datetime.now(UTC)),
-        }
-        convo.messages.append(message)
-        return Response(200, message)
+        return Response(200, self._log_message(convo, account.did, text, datetime.now(UTC)))
 
     def get_messages(self, request: Request, account: BskyAccount) -> Response:
         convo = next((c for c in self.convos.values() if c.id == request.arg("convoId")), None)
@@ -354,6 +353,50 @@ class BlueskyStandIn(StandIn):
             return xrpc_error(400, "InvalidConvo", "Convo not found")
         limit = int(request.arg("limit", "50"))
         return Response(200, {"messages": list(reversed(convo.messages))[:limit]})
+
+    def get_log(self, request: Request, account: BskyAccount) -> Response:
+        """The account's log after ``cursor`` (a revision), oldest first; the answer's
+        cursor is the last revision it holds (the one given, when there is nothing new)."""
+        after = request.arg("cursor", "")
+        logs = [
+            entry
+            for entry in self.chat_log
+            if entry["rev"] > after and account.did in self._members(entry["convoId"])
+        ][:LOG_PAGE]
+        return Response(200, {"logs": logs, "cursor": logs[-1]["rev"] if logs else after})
+
+    def _convo(self, members: set[str] | frozenset[str]) -> Convo:
+        key = frozenset(members)
+        convo = self.convos.get(key)
+        if convo is None:
+            convo = Convo(id=f"convo-{next(self._serial)}", members=key)
+            self.convos[key] = convo
+        return convo
+
+    def _members(self, convo_id: str) -> frozenset[str]:
+        return next((c.members for c in self.convos.values() if c.id == convo_id), frozenset())
+
+    def _log_message(self, convo: Convo, sender: str, text: str, at: datetime) -> dict:
+        serial = next(self._serial)
+        rev = f"{serial:013d}"
+        message = {
+            "$type": "chat.bsky.convo.defs#messageView",
+            "id": f"msg-{serial}",
+            "rev": rev,
+            "text": text,
+            "sender": {"did": sender},
+            "sentAt": timestamp(at),
+        }
+        convo.messages.append(message)
+        self.chat_log.append(
+            {
+                "$type": "chat.bsky.convo.defs#logCreateMessage",
+                "rev": rev,
+                "convoId": convo.id,
+                "message": message,
+            }
+        )
+        return message
 
     def _chat(self, handler: AccountHandler) -> Handler:
         """Chat methods exist only behind the PDS's proxy to the chat service."""

@@ -78,10 +78,14 @@ class Xrpc:
         self.client.close()
 
     # -- calls mapped onto the connector errors -----------------------------------------
-    def read_for_poll(self, nsid: str, params: dict[str, Any]) -> dict[str, Any]:
+    def read_for_poll(
+        self, nsid: str, params: dict[str, Any], *, proxy: str | None = None
+    ) -> dict[str, Any]:
         """A query while polling: its JSON answer, else ``PollError``."""
         try:
-            response = http.checked_read(lambda: self._call("GET", nsid, params=params))
+            response = http.checked_read(
+                lambda: self._call("GET", nsid, params=params, proxy=proxy)
+            )
         except SessionError as exc:
             raise PollError(str(exc)) from exc
         return http.json_object(response)
