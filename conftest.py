@@ -5,6 +5,7 @@ Every access test uses both workspaces and two customers (STYLE 19, 21).
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,22 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 def fast_password_hashing(settings: Any) -> None:
     """Real hashing is deliberately slow; tests only need it to work."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def empty_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fairdesk.inbound import triage_cache
+
+    triage_cache.forget()  # nothing loaded from the developer's ./var before this
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(settings: Any, empty_data_dir: Path) -> None:
+    """Tests never read the developer's data directory (./var: trained triage bundles,
+    attachments): they see an empty one, as CI does, unless a test gives its own (and
+    then calls ``triage_cache.forget()`` before and after)."""
+    settings.DATA_DIR = empty_data_dir
 
 
 @pytest.fixture
