@@ -63,9 +63,10 @@ def update_channel(
     channel.name = name
     channel.config = validate_config(channel.kind, config)
     if credentials:
-        channel.credentials_encrypted = secrets.encrypt(
-            {**secrets.credentials(channel), **credentials}
-        )
+        merged = {**secrets.credentials(channel), **credentials}
+        if "access_token" in credentials:
+            merged.pop("access_token_expires_at", None)  # a pasted token: its expiry unknown
+        channel.credentials_encrypted = secrets.encrypt(merged)
     channel.save(update_fields=["name", "config", "credentials_encrypted", "updated_at"])
     return channel
 

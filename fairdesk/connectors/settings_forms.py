@@ -14,7 +14,9 @@ from fairdesk.connectors.config import config_model
 
 # What each kind keeps encrypted (``secrets.py``); never in the configuration.
 CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "x": ("consumer_secret", "access_token"),
+    # OAuth 2.0: with a refresh token and the app's client id (and secret, for a
+    # confidential client) the access token is renewed before its two hours run out.
+    "x": ("consumer_secret", "access_token", "refresh_token", "client_id", "client_secret"),
     "facebook": ("app_secret", "verify_token", "page_access_token"),
     "instagram": ("app_secret", "verify_token", "page_access_token"),
     "mastodon": ("access_token",),

@@ -18,16 +18,21 @@ Built against the X API v2 reference (docs.x.com/x-api):
   (docs.x.com/x-api/direct-messages/lookup/quickstart).
 
 Authentication is an OAuth 2.0 user-context access token sent as ``Authorization:
-Bearer``; a 429 carries ``x-rate-limit-reset`` in Unix seconds
-(docs.x.com/x-api/fundamentals/rate-limits).
+Bearer``, refreshed before it expires and once after a 401 (``tokens.py``); a 429
+carries ``x-rate-limit-reset`` in Unix seconds (docs.x.com/x-api/fundamentals/rate-limits).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from fairdesk.connectors import http
-from fairdesk.connectors.base import Account, PermanentSendError, PollError, SendError
+from fairdesk.connectors.base import Account, PollError, SendError
+from fairdesk.connectors.x import tokens
+from fairdesk.connectors.x.tokens import MissingToken, access_token
+
+__all__ = ["MissingToken", "access_token"]
 
 RESET = http.epoch_reset("x-rate-limit-reset")
 PAGE_SIZE = 100
@@ -40,22 +45,21 @@ MENTION_USER_FIELDS = "username,name,public_metrics"
 DM_EVENT_FIELDS = "id,text,event_type,sender_id,created_at"
 
 
-class MissingToken(PermanentSendError):
-    """The channel has no OAuth 2.0 user access token: nothing can be sent or read."""
-
-
-def access_token(account: Account) -> str:
-    token = str(account.credentials.get("access_token") or "").strip()
-    if not token:
-        raise MissingToken(
-            f"X channel {account.channel.name!r} has no access_token: connect the account "
-            "with OAuth 2.0 (scopes tweet.write, dm.write, tweet.read, dm.read, users.read)"
-        )
-    return token
-
-
 def _client(account: Account, token: str) -> httpx.Client:
     return http.client(account.config.api_base, headers={"Authorization": f"Bearer {token}"})
+
+
+def _authorized(account: Account, call: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
+    """One call with a token good for the next minutes; after a 401 (revoked or expired
+    early), once more with a refreshed one. A 401 means nothing was done: safe to repeat."""
+    token = tokens.fresh_token(account)
+    with _client(account, token) as client:
+        response = call(client)
+    if response.status_code == 401 and tokens.can_refresh(account):
+        token = tokens.refresh(account, stale=token)
+        with _client(account, token) as client:
+            response = call(client)
+    return response
 
 
 def post_tweet(account: Account, *, text: str, in_reply_to: str) -> str:
@@ -63,16 +67,20 @@ def post_tweet(account: Account, *, text: str, in_reply_to: str) -> str:
     body: dict[str, Any] = {"text": text}
     if in_reply_to:
         body["reply"] = {"in_reply_to_tweet_id": in_reply_to}
-    with _client(account, access_token(account)) as client:
-        response = http.checked_send(lambda: client.post("/2/tweets", json=body), reset=RESET)
+    response = http.checked_send(
+        lambda: _authorized(account, lambda client: client.post("/2/tweets", json=body)),
+        reset=RESET,
+    )
     return _created_id(response, "id")
 
 
 def post_dm(account: Account, *, participant_id: str, text: str) -> str:
     """Send a one-to-one DM; the new DM event's id."""
     path = f"/2/dm_conversations/with/{participant_id}/messages"
-    with _client(account, access_token(account)) as client:
-        response = http.checked_send(lambda: client.post(path, json={"text": text}), reset=RESET)
+    response = http.checked_send(
+        lambda: _authorized(account, lambda client: client.post(path, json={"text": text})),
+        reset=RESET,
+    )
     return _created_id(response, "dm_event_id")
 
 
@@ -121,8 +129,10 @@ def mentions(account: Account, *, since_id: str, pagination_token: str) -> dict[
 
 def _read(account: Account, path: str, params: dict[str, Any]) -> dict[str, Any]:
     try:
-        token = access_token(account)
-    except MissingToken as exc:
+        return http.json_object(
+            http.checked_read(
+                lambda: _authorized(account, lambda client: client.get(path, params=params))
+            )
+        )
+    except SendError as exc:  # no token, or its refresh failed: this poll fails
         raise PollError(str(exc)) from exc
-    with _client(account, token) as client:
-        return http.json_object(http.checked_read(lambda: client.get(path, params=params)))

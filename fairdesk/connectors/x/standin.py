@@ -9,6 +9,7 @@ HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``) as X returns it. Tests and ``fairde
 seed customers' mentions here and read what the brand posted.
 """
 
+import base64
 import html
 import itertools
 import re
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from fairdesk.connectors.standin import Request, Response, StandIn
 
@@ -101,10 +103,14 @@ class XStandIn(StandIn):
         super().__init__()
         self.users: dict[str, User] = {}
         self.tokens: dict[str, str] = {}  # access token → user id
+        # OAuth 2.0: refresh token → (user id, client id); client id → secret (confidential)
+        self.refresh_tokens: dict[str, tuple[str, str]] = {}
+        self.clients: dict[str, str] = {}
         self.tweets: list[Tweet] = []
         self.dm_events: list[DmEvent] = []
         self._ids = itertools.count(FIRST_ID, ID_STEP)
         self.route("POST", r"/2/tweets", self.create_tweet)
+        self.route("POST", r"/2/oauth2/token", self.oauth_token)
         self.route("POST", r"/2/dm_conversations/with/(?P<participant>\d+)/messages", self.send_dm)
         self.route("GET", r"/2/users/(?P<user>\d+)/tweets", self.user_tweets)
         self.route("GET", r"/2/users/(?P<user>\d+)/mentions", self.user_mentions)
@@ -125,6 +131,20 @@ class XStandIn(StandIn):
         with self.lock:
             self.tokens[token] = user_id
         return user
+
+    def add_refresh_token(
+        self, *, user_id: str, refresh_token: str, client_id: str, client_secret: str = ""
+    ) -> None:
+        """A single-use refresh token of ``user_id``'s grant to ``client_id``."""
+        with self.lock:
+            self.refresh_tokens[refresh_token] = (user_id, client_id)
+            if client_secret:
+                self.clients[client_id] = client_secret
+
+    def revoke_access_token(self, token: str) -> None:
+        """The access token expires (or is revoked): X answers 401 to it from now on."""
+        with self.lock:
+            self.tokens.pop(token, None)
 
     def add_tweet(
         self,
@@ -239,6 +259,42 @@ class XStandIn(StandIn):
             body["data"] = [e.as_json() for e in page.items]
         return Response(200, body)
 
+    def oauth_token(self, request: Request) -> Response:
+        """``POST /2/oauth2/token`` with ``grant_type=refresh_token``: a new access token
+        and a new refresh token; the one used is spent."""
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
+        refused = Response(
+            400,
+            {
+                "error": "invalid_request",
+                "error_description": "Value passed for the token was invalid.",
+            },
+        )
+        if form.get("grant_type") != "refresh_token":
+            return refused
+        client_id = form.get("client_id", "")
+        with self.lock:
+            secret = self.clients.get(client_id)
+            if secret is not None and not _basic_matches(request, client_id, secret):
+                return Response(401, {"error": "unauthorized_client"})
+            grant = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if grant is None or grant[1] != client_id:
+                return refused
+            serial = next(self._ids)
+            access, renewed = f"at-{serial}", f"rt-{serial}"
+            self.tokens[access] = grant[0]
+            self.refresh_tokens[renewed] = grant
+        return Response(
+            200,
+            {
+                "token_type": "bearer",
+                "expires_in": 7200,
+                "access_token": access,
+                "scope": "tweet.read tweet.write users.read dm.read dm.write offline.access",
+                "refresh_token": renewed,
+            },
+        )
+
     # -- internals ----------------------------------------------------------------------
     def _caller(self, request: Request) -> str | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -315,6 +371,17 @@ def _json_body(request: Request) -> Any:
         return request.json()
     except ValueError:
         return None
+
+
+def _basic_matches(request: Request, client_id: str, secret: str) -> bool:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme != "Basic":
+        return False
+    try:
+        pair = base64.b64decode(encoded).decode()
+    except ValueError:
+        return False
+    return pair == f"{client_id}:{secret}"
 
 
 def _unauthorized() -> Response:
