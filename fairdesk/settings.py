@@ -216,6 +216,12 @@ if FAIRDESK_QUIET_CLOSE_DAYS < 1 or FAIRDESK_UPDATE_INTERVAL_MINUTES < 1:
         "FAIRDESK_QUIET_CLOSE_DAYS and FAIRDESK_UPDATE_INTERVAL_MINUTES must be at least 1"
     )
 
+# A score (1-5) the customer sends on their channel this many days after closure is
+# taken as their satisfaction answer.
+FAIRDESK_CSAT_REPLY_DAYS = env_int("FAIRDESK_CSAT_REPLY_DAYS", 7)
+if not 1 <= FAIRDESK_CSAT_REPLY_DAYS <= 90:
+    raise ImproperlyConfigured("FAIRDESK_CSAT_REPLY_DAYS must be between 1 and 90")
+
 # Customer portal: how long a link sent to a customer works.
 FAIRDESK_PORTAL_LINK_DAYS = env_int("FAIRDESK_PORTAL_LINK_DAYS", 7)
 if not 1 <= FAIRDESK_PORTAL_LINK_DAYS <= 90:

@@ -580,3 +580,9 @@ def load(request: Any) -> LoadOut:
     ]
     pool = pool_load(agent.workspace, now=now)
     return LoadOut(agents=agents, unassigned=PoolLoadOut(**asdict(pool)))
+
+
+# Merge, split and undo live in their own module, on this router (same tag and prefix).
+from fairdesk.cases.merge_api import router as merge_router  # noqa: E402
+
+router.add_router("/", merge_router)

@@ -17,6 +17,8 @@ class CaseStatus(models.TextChoices):
     PENDING_INTERNAL = "pending_internal"
     RESOLVED = "resolved"
     CLOSED = "closed"
+    # Folded into another case (``merged_into``); kept, never deleted, so undo is exact.
+    MERGED = "merged"
 
 
 OPEN_STATUSES = (
@@ -61,6 +63,9 @@ class Case(models.Model):
     next_step = models.CharField(max_length=300, blank=True)
     eta = models.DateTimeField(null=True, blank=True)
     root_cause = models.CharField(max_length=100, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_cases"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -185,6 +190,16 @@ class CaseEvent(models.Model):
         WORK_ORDER_UPDATED = "work_order_updated"
         UNASSIGNED = "unassigned"
         ESCALATED = "escalated"
+        MERGED = "merged"
+        MERGE_UNDONE = "merge_undone"
+        SPLIT = "split"
+        SPLIT_UNDONE = "split_undone"
+        CONTACT_MERGED = "contact_merged"
+        CONTACT_MERGE_UNDONE = "contact_merge_undone"
+        ROOT_CAUSE_TAGGED = "root_cause_tagged"
+        PORTAL_LINK_SENT = "portal_link_sent"
+        IDENTITY_VERIFIED = "identity_verified"
+        SATISFACTION_RATED = "satisfaction_rated"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")

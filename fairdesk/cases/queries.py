@@ -245,7 +245,7 @@ EVENT_TITLES = {
 }
 
 
-HIDDEN_PARAMS = frozenset({"outbox_id", "message_id"})
+HIDDEN_PARAMS = frozenset({"outbox_id", "message_id", "undo", "undoes", "event"})
 
 
 def describe_event(event: CaseEvent) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 
-from fairdesk.cases import views
+from fairdesk.cases import merge_views, views
 
 urlpatterns: list[URLPattern] = [
     path("", views.queue, name="queue"),
@@ -18,6 +18,19 @@ urlpatterns: list[URLPattern] = [
         "cases/<uuid:public_id>/held/<int:outbox_id>/approve/",
         views.approve,
         name="case-approve-held",
+    ),
+    path("cases/<uuid:public_id>/merge/", merge_views.merge, name="case-merge"),
+    path("cases/<uuid:public_id>/split/", merge_views.split, name="case-split"),
+    path("cases/<uuid:public_id>/contact-merge/", merge_views.merge_contact, name="contact-merge"),
+    path(
+        "cases/<uuid:public_id>/merges/<int:event_id>/undo/",
+        merge_views.undo_merge,
+        name="case-merge-undo",
+    ),
+    path(
+        "cases/<uuid:public_id>/contact-merges/<int:event_id>/undo/",
+        merge_views.undo_contact_merge,
+        name="contact-merge-undo",
     ),
     path("attachments/<uuid:public_id>/", views.attachment, name="attachment"),
     path(

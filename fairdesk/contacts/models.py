@@ -20,6 +20,11 @@ class Contact(models.Model):
     entitlement = models.CharField(
         max_length=20, choices=Entitlement.choices, default=Entitlement.STANDARD
     )
+    # Set when this person was found to be another contact (``contacts.merge``); the row
+    # stays so the merge can be undone exactly.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_contacts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -59,3 +64,28 @@ class ContactIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.handle or self.external_id}"
+
+
+class ContactEvent(models.Model):
+    """Append-only log of what happened to a contact itself (merges and their undo): a
+    contact may have no case to carry the event. Never updated, never deleted."""
+
+    class Type(models.TextChoices):
+        MERGED = "merged"
+        MERGE_UNDONE = "merge_undone"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=30, choices=Type.choices)
+    params = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        "workspaces.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["contact", "at"], name="contactevent_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} on contact {self.contact_id}"

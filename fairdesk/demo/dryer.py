@@ -1,9 +1,11 @@
 """The rest of Dana's dryer story, played through the real services once her case exists:
-she signs in to the portal with the link and code Jo sends her by DM, the replacement
-heating element ships and the technician fixes the dryer (two work orders), she is told
-how things stand, Jo asks "Is this fixed for you?", Dana says yes by DM (through the X
-webhook like every DM in the demo), the follow-through step closes the case and thanks
-her, and she rates the service in the portal.
+she signs in to the portal with the link and code Jo sends her by DM, continues there
+privately (her dryer's model and when she is home; Jo answers in the portal and she is
+told so by DM), the replacement heating element ships and the technician fixes the
+dryer (two work orders), she is told how things stand, Jo asks "Is this fixed for
+you?", Dana says yes by DM (through the X webhook like every DM in the demo), the
+follow-through step closes the case and thanks her, and she rates the service in the
+portal.
 
 The steps happen at the moment the demo loads, in order, after Dana's messages (which
 are dated in the past): the services stamp their own times. Every step finds what an
@@ -15,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from fairdesk.cases.models import Case, CaseStatus
+from fairdesk.cases.models import Case, CaseStatus, Visibility
 from fairdesk.demo.delivery import deliver
 from fairdesk.demo.platforms import DemoPlatforms
 from fairdesk.demo.stream import dana_confirmation_record
-from fairdesk.followthrough.models import ExpectationUpdate, Resolution, WorkOrder
+from fairdesk.followthrough.models import ExpectationUpdate, ReplyNotice, Resolution, WorkOrder
 from fairdesk.followthrough.resolution import propose_resolution
 from fairdesk.followthrough.services import NewWorkOrder, create_work_order, update_work_order
 from fairdesk.followthrough.tasks import run_followthrough
@@ -31,17 +34,29 @@ from fairdesk.portal.models import CsatResponse, PortalSession
 from fairdesk.portal.queries import verification_routes
 from fairdesk.portal.services import (
     open_link,
+    post_reply,
     record_csat,
     send_code,
     send_portal_link,
     verify_code,
 )
+from fairdesk.replies.services import submit_reply
 from fairdesk.workspaces.models import Agent, Team
 
 AGENT = "jo"
 TEAM = "field-service"
 PORTAL_KEY = "demo-dana-portal"
 PORTAL_NOTE = "Thanks, Dana. Let's continue privately: your case, its status and ETA are here."
+DANA_PORTAL_KEY = "demo-dana-portal-reply"
+DANA_PORTAL_TEXT = (
+    "The dryer is a DR-550, serial 55-0192, bought in March 2024. "
+    "I am home on weekdays after 3pm, and all of Thursday morning."
+)
+JO_PORTAL_KEY = "demo-jo-portal-answer"
+JO_PORTAL_TEXT = (
+    "Thank you, Dana. The right heating element for the DR-550 is on its way, and our "
+    "technician will fit it on Thursday morning while you are home."
+)
 CSAT_SCORE = 5
 CSAT_COMMENT = "Quick and friendly: new heating element fitted, the dryer heats again."
 BASE_URL = "http://127.0.0.1"  # redacted from the stored DM once it is delivered
@@ -95,10 +110,13 @@ def finish_dana_story(
         workspace_id=case.workspace_id, user__username=AGENT
     )
     ending = Ending()
-    session = _signed_in(case, agent)
+    session = _signed_in(case, agent, ending, send)
+    _continue_privately(session, case, agent)
+    ending.sent += send()
+    _run_when_due(ReplyNotice.objects.filter(case=case))  # "a new reply" by DM
     ending.sent += send()
     orders = _work_orders(case, agent, now)
-    _tell(case)
+    _run_when_due(ExpectationUpdate.objects.filter(case=case))  # the part is on its way
     ending.sent += send()
     _work_done(orders, agent)
     if not Resolution.objects.filter(case=case).exists():
@@ -114,9 +132,9 @@ def finish_dana_story(
     return ending
 
 
-def _signed_in(case: Case, agent: Agent) -> PortalSession:
-    """Jo sends the portal link by DM; Dana opens it, asks for a code by DM and types it.
-    A later load finds her session."""
+def _signed_in(case: Case, agent: Agent, ending: Ending, send: Callable[[], int]) -> PortalSession:
+    """Jo sends the portal link by DM; Dana opens it, asks for a code by DM and types it
+    (each DM goes out before she acts on it). A later load finds her session."""
     sent = send_portal_link(
         case=case,
         agent=agent,
@@ -128,23 +146,42 @@ def _signed_in(case: Case, agent: Agent) -> PortalSession:
     session = PortalSession.objects.filter(link=sent.link).order_by("id").first()
     if session is not None:
         return session
-    return _sign_in(case, sent.outbox.message.text)
+    return _sign_in(case, sent.outbox.message.text, ending, send)
 
 
-def _sign_in(case: Case, link_message: str) -> PortalSession:
-    """What Dana does with the two DMs she receives (read here from their queued text:
-    the demo's DMs only reach a stand-in)."""
+def _sign_in(
+    case: Case, link_message: str, ending: Ending, send: Callable[[], int]
+) -> PortalSession:
+    """What Dana does with the two DMs she receives (read here from their text as queued,
+    kept in memory: the demo's DMs only reach a stand-in, and the stored copies lose
+    the secret once delivered)."""
+    ending.sent += send()
     token = _TOKEN.search(link_message)
     if token is None:
         raise RuntimeError("The portal link message carries no link.")
     link = open_link(workspace=case.workspace, token=token.group(1))
     route = next(r for r in verification_routes(link.case) if r.channel == "x")
     challenge = send_code(link=link, identity_id=route.pk)
+    ending.sent += send()
     code = _CODE.search(challenge.message.text if challenge.message else "")
     if code is None:
         raise RuntimeError("The code message carries no code.")
     session, _secret = verify_code(link=link, challenge_id=challenge.public_id, code=code.group(1))
     return session
+
+
+def _continue_privately(session: PortalSession, case: Case, agent: Agent) -> None:
+    """Dana writes in the portal what a public thread is no place for, and Jo answers her
+    there (private replies go where she last wrote privately: the portal). The keys find
+    both again on a later load."""
+    post_reply(session=session, case=case, text=DANA_PORTAL_TEXT, key=DANA_PORTAL_KEY)
+    submit_reply(
+        case=case,
+        agent=agent,
+        text=JO_PORTAL_TEXT,
+        visibility=Visibility.PRIVATE,
+        idempotency_key=JO_PORTAL_KEY,
+    )
 
 
 def _work_orders(case: Case, agent: Agent, now: datetime) -> list[WorkOrder]:
@@ -174,14 +211,10 @@ def _work_orders(case: Case, agent: Agent, now: datetime) -> list[WorkOrder]:
     return orders
 
 
-def _tell(case: Case) -> None:
-    """The follow-through worker's run once the change has settled (``updates.SETTLE``):
-    Dana is told the part is on its way. Nothing is due on a later load."""
-    due = (
-        ExpectationUpdate.objects.filter(case=case, due_at__isnull=False)
-        .values_list("due_at", flat=True)
-        .first()
-    )
+def _run_when_due(notices: "QuerySet[ExpectationUpdate] | QuerySet[ReplyNotice]") -> None:
+    """The follow-through worker's run once a coalesced notice has settled
+    (``coalesce.SETTLE``): Dana is told. Nothing is due on a later load."""
+    due = notices.filter(due_at__isnull=False).values_list("due_at", flat=True).first()
     if due is not None:
         run_followthrough(now=due)
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
@@ -34,6 +34,7 @@ from fairdesk.followthrough.services import (
     create_work_order,
     update_work_order,
 )
+from fairdesk.insights.services import RootCauseInvalid
 from fairdesk.workspaces.models import Agent, Team
 
 router = Router()
@@ -220,6 +221,9 @@ class RatesOut(Schema):
     reopen_rate: float | None = Field(description="Reopened over proposals, percent.")
 
 
+RootCauseParam = Query("", max_length=100, description="A root cause's slug to tag the case with.")
+
+
 def _resolution_out(resolution: Resolution) -> ResolutionOut:
     return ResolutionOut(
         id=resolution.public_id,
@@ -238,13 +242,18 @@ def _resolution_out(resolution: Resolution) -> ResolutionOut:
     response={200: ResolutionOut, 201: ResolutionOut, 409: ResolutionRefusedOut},
     tags=["resolutions"],
 )
-def propose(request: HttpRequest, case_id: uuid.UUID) -> tuple[int, Any]:
-    """Resolve the case pending the customer's confirmation: "Is this fixed for you?"."""
+def propose(
+    request: HttpRequest, case_id: uuid.UUID, root_cause: str = RootCauseParam
+) -> tuple[int, Any]:
+    """Resolve the case pending the customer's confirmation: "Is this fixed for you?".
+    An optional ``?root_cause=`` (a catalogue slug) tags the case; an unknown one is 422."""
     agent = current_agent(request)
     case = case_for(workspace=agent.workspace, public_id=case_id)
     before = Resolution.objects.filter(case=case, outcome=Resolution.Outcome.PENDING).exists()
     try:
-        resolution = propose_resolution(case=case, agent=agent)
+        resolution = propose_resolution(case=case, agent=agent, root_cause=root_cause)
+    except RootCauseInvalid as error:
+        raise HttpError(422, str(error)) from error
     except ResolutionRefused as refused:
         ids = [order.public_id for order in refused.open_orders]
         return 409, ResolutionRefusedOut(detail=str(refused), open_work_orders=ids)

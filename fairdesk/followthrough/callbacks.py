@@ -2,28 +2,24 @@
 
 Triage has no callback signal, so the rule lives here (``rules.asks_for_callback``) and
 runs as a ``fairdesk followthrough`` step that reads new inbound messages after the
-pipeline stored them — the pipeline itself stays untouched. A cursor (``ScanCursor``)
-remembers the last message id read; the cursor and the orders move in one transaction,
-and each order's idempotency key is derived from its message, so a second run (or a
-crash and a rerun) creates nothing twice.
+pipeline stored them — the pipeline itself stays untouched. A cursor
+(``cursor.read_new_inbound``) remembers the last message id read; the cursor and the
+orders move in one transaction, and each order's idempotency key is derived from its
+message, so a second run (or a crash and a rerun) creates nothing twice.
 
 The order goes to the case's team (else the workspace's default team), due at the time
 the customer asked for when ``rules.preferred_time`` can read one, else by the case's
 next deadline. One open callback per case: a second request while one is open adds
 nothing (the agent sees the message on the timeline).
-
-Messages younger than ``SETTLE`` are left for the next run: ids are handed out before a
-pipeline transaction commits, so a younger, lower id may still be invisible.
 """
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from fairdesk.cases.models import Case, CaseStatus, Direction, Message
-from fairdesk.followthrough.models import ScanCursor, WorkOrder
+from fairdesk.cases.models import Case, CaseStatus, Message
+from fairdesk.followthrough.cursor import read_new_inbound
+from fairdesk.followthrough.models import WorkOrder
 from fairdesk.followthrough.rules import asks_for_callback, preferred_time
 from fairdesk.followthrough.services import (
     DuplicateWorkOrder,
@@ -39,31 +35,11 @@ FALLBACK_DUE = timedelta(days=1)
 OPEN = (WorkOrder.Status.OPEN, WorkOrder.Status.IN_PROGRESS)
 
 
-def settle() -> timedelta:
-    """How old a message must be before it is read: the pipeline's lease, after which a
-    batch still uncommitted has been given to another worker."""
-    return timedelta(seconds=settings.FAIRDESK_WORKER_LEASE_SECONDS)
-
-
 def schedule_callbacks(*, now: datetime, limit: int = BATCH) -> int:
     """Read the next batch of inbound messages; returns how many callbacks were created."""
-    with transaction.atomic():
-        ScanCursor.objects.get_or_create(name=CURSOR)
-        cursor = ScanCursor.objects.select_for_update().get(name=CURSOR)
-        messages = list(
-            Message.objects.filter(
-                id__gt=cursor.position,
-                created_at__lte=now - settle(),
-                direction=Direction.INBOUND,
-            )
-            .select_related("case", "case__contact")
-            .order_by("id")[:limit]
-        )
-        created = sum(_consider(message) for message in messages)
-        if messages:
-            cursor.position = messages[-1].pk
-            cursor.save(update_fields=["position", "updated_at"])
-    return created
+    return read_new_inbound(
+        CURSOR, now=now, limit=limit, consider=_consider, related=("case", "case__contact")
+    )
 
 
 def _consider(message: Message) -> int:

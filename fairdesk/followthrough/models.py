@@ -135,6 +135,11 @@ class Resolution(models.Model):
     answer = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # "How did we do, from 1 to 5?", queued with the closing message; a score on the
+    # customer's channel is taken for FAIRDESK_CSAT_REPLY_DAYS after ``decided_at``.
+    csat_question = models.ForeignKey(
+        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -161,16 +166,11 @@ class Resolution(models.Model):
         return f"resolution of {self.case_id} ({self.outcome})"
 
 
-class ExpectationUpdate(models.Model):
-    """One row per case: what the customer was last told of its status, next step and
-    ETA, and when the next update may go out. Changes inside the interval coalesce: the
-    update that leaves carries the state at that moment (the latest wins)."""
+class CoalescedNotice(models.Model):
+    """One row per case for one kind of coalesced notice to the customer: when the next
+    one is due and when the last one went out (``coalesce.mark_due``)."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
-    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="expectation_update")
-    told_status = models.CharField(max_length=20, blank=True)
-    told_next_step = models.CharField(max_length=300, blank=True)
-    told_eta = models.DateTimeField(null=True, blank=True)
     # Set while a change waits to be told; NULL when the customer is up to date.
     due_at = models.DateTimeField(null=True, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
@@ -179,7 +179,21 @@ class ExpectationUpdate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["id"]
+
+
+class ExpectationUpdate(CoalescedNotice):
+    """One row per case: what the customer was last told of its status, next step and
+    ETA, and when the next update may go out. Changes inside the interval coalesce: the
+    update that leaves carries the state at that moment (the latest wins)."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="expectation_update")
+    told_status = models.CharField(max_length=20, blank=True)
+    told_next_step = models.CharField(max_length=300, blank=True)
+    told_eta = models.DateTimeField(null=True, blank=True)
+
+    class Meta(CoalescedNotice.Meta):
         indexes = [
             models.Index(
                 fields=["due_at", "id"],
@@ -190,6 +204,28 @@ class ExpectationUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"updates for {self.case_id}"
+
+
+class ReplyNotice(CoalescedNotice):
+    """One row per case: when the customer is next told, on their own channel, that an
+    agent answered them in the portal. Answers inside the interval coalesce into one
+    notice, which never carries the answer itself."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="reply_notice")
+    # Answers delivered to the portal up to this moment were announced.
+    told_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta(CoalescedNotice.Meta):
+        indexes = [
+            models.Index(
+                fields=["due_at", "id"],
+                name="reply_notice_due_idx",
+                condition=Q(due_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"portal reply notices for {self.case_id}"
 
 
 class ScanCursor(models.Model):

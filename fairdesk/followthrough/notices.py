@@ -3,9 +3,12 @@ the thank-you on confirmation — queued through the outbox like every reply.
 
 They go out on the channel and visibility the customer last used on the case (a web
 form or a phone call is answered by e-mail when we know the address, as agents' replies
-are: ``replies.services.answer_channel``). Their text is built only from customer-facing
-fields — the case reference, the work orders' customer labels, the ETA — never from
-internal notes or internal titles, and it passes the tone guard like anything else.
+are: ``replies.services.answer_channel``). The portal is not a channel anyone is told
+on — nobody sees it until they open it — so it is passed over: the notice goes to the
+channel the customer used before, privately once they have continued in the portal.
+Their text is built only from customer-facing fields — the case reference, the work
+orders' customer labels, the ETA — never from internal notes or internal titles, and it
+passes the tone guard like anything else.
 
 A message with no author is automatic: the sender does not count it as an answer, so it
 does not stop the case's clock (``replies.sender._apply_to_case``).
@@ -17,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message, Visibility
+from fairdesk.followthrough.coalesce import PORTAL
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.replies.services import PRIVATE_ONLY, answer_channel, verdict_dict
 from fairdesk.triage import check_tone
@@ -35,23 +39,33 @@ class NoticeBlocked(Exception):
 
 
 def last_used(case: Case) -> tuple[str, str]:
-    """(channel, visibility) of the customer's latest message on the case."""
+    """(channel, visibility) of the customer's latest message on the case outside the
+    portal; private when their latest message of all was written in the portal."""
+    inbound = Message.objects.filter(case=case, direction=Direction.INBOUND, is_spam=False)
     latest = (
-        Message.objects.filter(case=case, direction=Direction.INBOUND, is_spam=False)
+        inbound.exclude(channel=PORTAL)
         .order_by("-sent_at", "-id")
         .values_list("channel", "visibility")
         .first()
     )
-    if latest is None:
-        return case.origin_channel, Visibility.PUBLIC
-    channel, visibility = latest
-    return channel, (Visibility.PUBLIC if visibility == Visibility.PUBLIC else Visibility.PRIVATE)
+    channel, visibility = latest or (case.origin_channel, Visibility.PUBLIC)
+    newest = inbound.order_by("-sent_at", "-id").values_list("channel", flat=True).first()
+    if visibility == Visibility.PUBLIC and newest != PORTAL:
+        return channel, Visibility.PUBLIC
+    return channel, Visibility.PRIVATE
 
 
 def queue_notice(
-    *, case: Case, text: str, key: str, kind: str, author: Agent | None = None
+    *,
+    case: Case,
+    text: str,
+    key: str,
+    kind: str,
+    author: Agent | None = None,
+    private_on: str = "",
 ) -> OutboxMessage:
-    """Queue ``text`` for the customer (call inside a transaction, with the case locked).
+    """Queue ``text`` for the customer (call inside a transaction, with the case locked):
+    on the channel they last used (``last_used``), or privately on ``private_on``.
 
     Raises ``NoticeBlocked`` when the tone guard stops it; nothing is written then.
     The same ``key`` again returns the row already queued.
@@ -64,7 +78,7 @@ def queue_notice(
     if not verdict.allowed:
         raise NoticeBlocked(verdict)
     now = timezone.now()
-    channel, visibility = last_used(case)
+    channel, visibility = (private_on, Visibility.PRIVATE) if private_on else last_used(case)
     channel, in_reply_to = answer_channel(case=case, visibility=visibility, channel=channel)
     if channel in PRIVATE_ONLY:
         visibility = Visibility.PRIVATE

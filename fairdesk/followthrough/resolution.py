@@ -14,6 +14,9 @@ history on anything else.
   The same step closes resolved cases nobody answered within
   ``FAIRDESK_QUIET_CLOSE_DAYS`` (default 7), and records a proposal an agent undid
   (reopened, or closed without a yes) as such.
+* Closing on a yes (thanks) or after the quiet period (a short note) sends one message
+  that also asks "How did we do, from 1 to 5?" (``satisfaction``): a score in reply is
+  the case's satisfaction answer, as one given in the portal would be.
 
 Lock order everywhere: the case row, then its resolution row.
 """
@@ -33,7 +36,11 @@ from fairdesk.followthrough import events
 from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.followthrough.notices import NoticeBlocked, queue_notice
 from fairdesk.followthrough.rules import is_confirmation
+from fairdesk.followthrough.satisfaction import QUESTION as CSAT_QUESTION
 from fairdesk.followthrough.updates import mark_told
+from fairdesk.insights.models import RootCause
+from fairdesk.insights.services import active_cause, tag_locked_case
+from fairdesk.portal.models import CsatResponse
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Agent
@@ -65,6 +72,10 @@ THANKS = (
     "Thank you for confirming. We have closed case {reference}. If anything goes wrong "
     "again, just write to us here."
 )
+CLOSED_QUIETLY = (
+    "We have not heard back, so we have closed case {reference}. If anything is still "
+    "wrong, just write to us here."
+)
 
 
 class ResolutionRefused(Exception):
@@ -79,18 +90,20 @@ def quiet_period() -> timedelta:
     return timedelta(days=settings.FAIRDESK_QUIET_CLOSE_DAYS)
 
 
-def propose_resolution(*, case: Case, agent: Agent) -> Resolution:
+def propose_resolution(*, case: Case, agent: Agent, root_cause: str = "") -> Resolution:
     """Resolve the case pending the customer's confirmation and ask them.
 
     Proposing again while a proposal waits returns that one (a double click asks once).
-    Raises ``ResolutionRefused`` (open work orders, or a closed case) or
-    ``PermissionDenied``.
+    ``root_cause``, a slug of the workspace's catalogue, tags the case in the same
+    transaction. Raises ``ResolutionRefused`` (open work orders, or a closed case),
+    ``RootCauseInvalid`` (before anything is written) or ``PermissionDenied``.
     """
     if agent.workspace_id != case.workspace_id:
         raise PermissionDenied("This case belongs to another workspace.")
+    cause = active_cause(case.workspace_id, root_cause) if root_cause else None
     try:
         with transaction.atomic():
-            return _propose(case=case, agent=agent)
+            return _propose(case=case, agent=agent, cause=cause)
     except IntegrityError:  # a racing proposal won the one-pending constraint
         existing = _pending(case)
         if existing is None:
@@ -98,8 +111,10 @@ def propose_resolution(*, case: Case, agent: Agent) -> Resolution:
         return existing
 
 
-def _propose(*, case: Case, agent: Agent) -> Resolution:
+def _propose(*, case: Case, agent: Agent, cause: RootCause | None) -> Resolution:
     locked = Case.objects.select_for_update().get(pk=case.pk)
+    if cause is not None:  # rolled back with the rest when the proposal is refused
+        tag_locked_case(locked, cause=cause, agent=agent, at=timezone.now())
     pending = _pending(locked)
     if pending is not None:
         return pending
@@ -225,15 +240,26 @@ def _close(
     case.save(update_fields=CASE_FIELDS)
     _settle(resolution, outcome, answer, now=now)
     events.case_closed(case, resolution, previous=previous, at=now).save()
-    if outcome == Resolution.Outcome.CONFIRMED:
-        queue_notice(
-            case=case,
-            text=THANKS.format(reference=case.reference),
-            key=f"resolution-thanks-{resolution.public_id}",
-            kind="resolution_thanks",
-        )
+    _say_closed(case, resolution)
     mark_told(case)
     return outcome
+
+
+def _say_closed(case: Case, resolution: Resolution) -> None:
+    """The closing message, asking the satisfaction question unless the case already
+    has its one answer (closed before, then reopened)."""
+    confirmed = resolution.outcome == Resolution.Outcome.CONFIRMED
+    text = (THANKS if confirmed else CLOSED_QUIETLY).format(reference=case.reference)
+    ask = not CsatResponse.objects.filter(case=case).exists()
+    outbox = queue_notice(
+        case=case,
+        text=f"{text} {CSAT_QUESTION}" if ask else text,
+        key=f"resolution-{'thanks' if confirmed else 'closed'}-{resolution.public_id}",
+        kind="resolution_thanks" if confirmed else "quiet_close",
+    )
+    if ask:
+        resolution.csat_question = outbox
+        resolution.save(update_fields=["csat_question", "updated_at"])
 
 
 def _settle(resolution: Resolution, outcome: str, answer: Message | None, *, now: datetime) -> str:

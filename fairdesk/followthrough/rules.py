@@ -20,6 +20,12 @@ predict them:
   hour below 8 without am/pm means the afternoon ("at 3" → 15:00). Times are read in
   the zone given (the project's ``TIME_ZONE``); a time that has already passed moves to
   the next day; anything more than ``MAX_AHEAD`` away, or unreadable, gives None.
+* **Satisfaction score** (``csat_score``): a reply to "How did we do, from 1 to 5?" that
+  starts (after any @mentions) with one digit from 1 to 5, alone or as "4/5" or "4 out of 5",
+  optionally "stars"; the rest of the text, without its leading punctuation, is the
+  comment. "45", "4.5", "5pm", "2 days later…", "1 more thing…", "3 times…" are not
+  scores: a message that is not plainly a score is never taken for one (it must reach
+  an agent as a new message, not vanish into a rating).
 * **Self-service deflection** (``self_service_deflection``): a reply that points to a
   link, the help center, the website, the FAQ or the knowledge base and says nothing
   about calling — what a customer who asked for a call should never get alone.
@@ -63,6 +69,14 @@ _SELF_SERVICE = re.compile(
     re.IGNORECASE,
 )
 _MENTIONS_CALL = re.compile(r"\b(?:call|calls|calling|phone|ring|callback|speak)\b")
+_SCORE = re.compile(
+    r"^\s*(?:[@#][\w.-]+[\s,:]*)*([1-5])(?:\s*(?:/|out of)\s*5)?(?:\s*stars?)?(?![\w/%]|[.,:]?\d)"
+    r"(?!\s*(?:[-+*x]\s*\d|(?:a\.?m|p\.?m|am|pm|o'?clock|days?|hours?|hrs?|h|weeks?|"
+    r"min\w*|months?|years?|times?|more|other|things?|questions?|issues?|problems?|items?|"
+    r"people|persons?|of|parts?|units?|orders?|euros?|dollars?|pounds?|percent)\b))",
+    re.IGNORECASE,
+)
+_COMMENT_LEAD = re.compile("^[\\s\\-\u2013\u2014:,.;!)/|]+")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = re.compile(r"\b(today|tomorrow|" + "|".join(_WEEKDAYS) + r")\b")
 _CLOCK = re.compile(
@@ -88,6 +102,16 @@ def is_confirmation(text: str) -> bool:
     if "?" in plain or len(plain.split()) > CONFIRMATION_MAX_WORDS:
         return False
     return bool(_YES.search(plain)) and not _NEGATIVE.search(plain)
+
+
+def csat_score(text: str) -> tuple[int, str] | None:
+    """(score, comment) when ``text`` answers the satisfaction question, else None."""
+    plain = unicodedata.normalize("NFKC", text if isinstance(text, str) else "")
+    match = _SCORE.match(plain)
+    if match is None:
+        return None
+    comment = _COMMENT_LEAD.sub("", plain[match.end() :]).strip()
+    return int(match.group(1)), comment
 
 
 def asks_for_callback(text: str) -> bool:

@@ -11,7 +11,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from fairdesk.followthrough.callbacks import schedule_callbacks
+from fairdesk.followthrough.reply_notices import send_due_reply_notices
 from fairdesk.followthrough.resolution import decide_resolutions
+from fairdesk.followthrough.satisfaction import record_channel_answers
 from fairdesk.followthrough.updates import send_due_updates
 
 
@@ -22,18 +24,30 @@ class StepResult:
     reopened: int
     callbacks: int
     updates: int
+    csat_answers: int = 0
+    reply_notices: int = 0
 
     @property
     def total(self) -> int:
-        return self.confirmed + self.quiet_closed + self.reopened + self.callbacks + self.updates
+        return (
+            self.confirmed
+            + self.quiet_closed
+            + self.reopened
+            + self.callbacks
+            + self.updates
+            + self.csat_answers
+            + self.reply_notices
+        )
 
 
 def run_followthrough(*, now: datetime | None = None) -> StepResult:
     """Callbacks from new messages first (their orders change what customers are told),
-    then decisions on proposals, then the updates now due."""
+    then decisions on proposals, satisfaction answers given on a channel, then the
+    updates and portal reply notices now due."""
     now = now or timezone.now()
     callbacks = schedule_callbacks(now=now)
     decided = decide_resolutions(now=now)
+    csat_answers = record_channel_answers(now=now)
     updates = send_due_updates(now=now)
     return StepResult(
         confirmed=decided["confirmed"],
@@ -41,4 +55,6 @@ def run_followthrough(*, now: datetime | None = None) -> StepResult:
         reopened=decided["reopened"],
         callbacks=callbacks,
         updates=updates,
+        csat_answers=csat_answers,
+        reply_notices=send_due_reply_notices(now=now),
     )

@@ -2,25 +2,24 @@
 the customer gets a short update on their channel — never spammy.
 
 ``note_change`` (called by ``services.refresh_expectations`` when one of the three
-changed) only marks the case: the update is due after ``SETTLE`` (so a burst of edits
-becomes one message) and never sooner than ``FAIRDESK_UPDATE_INTERVAL_MINUTES`` after
-the previous one. ``send_due_updates`` (the ``fairdesk followthrough`` step) then tells
+changed) only marks the case: the update is due after ``coalesce.SETTLE`` (so a burst
+of edits becomes one message) and never sooner than ``FAIRDESK_UPDATE_INTERVAL_MINUTES``
+after the previous one. ``send_due_updates`` (the ``fairdesk followthrough`` step) tells
 the customer the state *at that moment*: the latest wins, and a change that was undone
 in the meantime sends nothing. Internal fields (titles, owners, teams, references)
 never enter the comparison or the text.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseStatus
+from fairdesk.followthrough.coalesce import due_rows, mark_due
 from fairdesk.followthrough.models import ExpectationUpdate
 from fairdesk.followthrough.notices import NoticeBlocked, log_blocked, queue_notice
 
-SETTLE = timedelta(minutes=2)
 KIND = "expectations_update"
 # What the customer reads as the status. New, open and pending-internal cases are all
 # "being worked on" from where they stand.
@@ -37,10 +36,6 @@ QUIET_STATUSES = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 Visible = tuple[str, str, datetime | None]
 
 
-def update_interval() -> timedelta:
-    return timedelta(minutes=settings.FAIRDESK_UPDATE_INTERVAL_MINUTES)
-
-
 def visible_state(case: Case) -> Visible:
     """What the customer sees: status words, next step, ETA."""
     return STATUS_WORDS.get(case.status, ""), case.next_step, case.eta  # type: ignore[call-overload]
@@ -48,17 +43,7 @@ def visible_state(case: Case) -> Visible:
 
 def note_change(case: Case) -> None:
     """The customer-visible state changed: an update is due (coalesced, rate-limited)."""
-    now = timezone.now()
-    row, _ = ExpectationUpdate.objects.select_for_update().get_or_create(
-        case=case, defaults={"workspace_id": case.workspace_id}
-    )
-    if row.due_at is not None:
-        return  # already waiting: this change rides along with it
-    due = now + SETTLE
-    if row.last_sent_at is not None:
-        due = max(due, row.last_sent_at + update_interval())
-    row.due_at = due
-    row.save(update_fields=["due_at", "updated_at"])
+    mark_due(ExpectationUpdate, case=case)
 
 
 def mark_told(case: Case) -> None:
@@ -80,11 +65,7 @@ def mark_told(case: Case) -> None:
 def send_due_updates(*, now: datetime, limit: int = 200) -> int:
     """Send every update due by ``now``; returns how many were queued. Idempotent: a
     row is settled in the same transaction as its outbox message."""
-    due = list(
-        ExpectationUpdate.objects.filter(due_at__lte=now)
-        .order_by("due_at", "id")
-        .values_list("pk", "case_id")[:limit]
-    )
+    due = due_rows(ExpectationUpdate, now=now, limit=limit)
     return sum(_send_one(row_id, case_id, now=now) for row_id, case_id in due)
 
 

@@ -22,6 +22,7 @@ from fairdesk.followthrough.services import (
     create_work_order,
     update_work_order,
 )
+from fairdesk.insights.services import RootCauseInvalid
 from fairdesk.workspaces.models import Agent, Team
 
 
@@ -88,8 +89,8 @@ def propose(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> Http
     """ "Resolved — ask the customer": refused while work orders are open."""
     case = case_for(workspace=agent.workspace, public_id=public_id)
     try:
-        propose_resolution(case=case, agent=agent)
-    except ResolutionRefused as refused:
+        propose_resolution(case=case, agent=agent, root_cause=request.POST.get("root_cause", ""))
+    except (ResolutionRefused, RootCauseInvalid) as refused:
         messages.error(request, f"Not resolved — {refused}")
     else:
         messages.success(request, "Resolved. We asked the customer whether it is fixed for them.")

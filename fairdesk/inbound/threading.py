@@ -31,6 +31,7 @@ from fairdesk.cases.models import (
     Message,
 )
 from fairdesk.contacts.models import ContactIdentity
+from fairdesk.followthrough.satisfaction import survey_answers
 from fairdesk.inbound.bulk_writes import (
     adapt_datetime,
     create_rows,
@@ -183,6 +184,7 @@ class BatchThreader:
         cases.update(referenced)
         open_by_contact = self._open_cases({i.contact_id for i in identities.values()})
         cases.update({c.id: c for c in open_by_contact.values()})
+        surveys = survey_answers(self.workspace, parsed, identities)
         in_batch: dict[tuple[str, str], Case | None] = {}
         for item in sorted(parsed, key=lambda p: (p.message.created_at, p.event_id)):
             msg = item.message
@@ -210,6 +212,11 @@ class BatchThreader:
             if item.spam:
                 result.messages.append(self._message(item, None, identity))
                 in_batch[(msg.channel, msg.external_id)] = None
+                continue
+            survey = surveys.get((msg.channel, msg.external_id))
+            if survey is not None and parent in (None, survey):  # a score: the case stays closed
+                result.messages.append(self._message(item, survey, identity))
+                in_batch[(msg.channel, msg.external_id)] = survey
                 continue
             case = self._choose_case(item, parent, identity, referenced, open_by_contact)
             opened = case is None

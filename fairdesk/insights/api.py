@@ -16,9 +16,26 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from fairdesk.api_auth import current_agent
+from fairdesk.cases.queries import case_for
 from fairdesk.insights import exports
+from fairdesk.insights.models import RootCause
 from fairdesk.insights.periods import BadPeriod, resolve_period
-from fairdesk.insights.queries import crickets, csat, parity, praise, promoters, service_levels
+from fairdesk.insights.queries import (
+    crickets,
+    csat,
+    parity,
+    praise,
+    promoters,
+    root_causes,
+    service_levels,
+)
+from fairdesk.insights.services import (
+    RootCauseInvalid,
+    create_root_cause,
+    tag_root_cause,
+    update_root_cause,
+)
+from fairdesk.workspaces.models import Agent
 
 router = Router()
 
@@ -387,6 +404,179 @@ def csat_figure(
         "by_team": [_csat_group(g) for g in report.by_team],
         "total": _csat_group(report.total),
     }
+
+
+# -- root causes -------------------------------------------------------------------------
+
+
+class WeekCountOut(Schema):
+    week: date
+    cases: int
+
+
+class CauseOut(Schema):
+    key: str
+    name: str
+    owner: str
+    cases: int
+    repeats: int
+    repeat_share: float | None = Field(description="Repeats over cases, in percent.")
+    in_catalogue: bool
+    weeks: list[WeekCountOut]
+
+
+class ClusterCaseOut(Schema):
+    case_id: UUID
+    case_reference: str
+    topic: str
+    text: str
+
+
+class ClusterOut(Schema):
+    terms: list[str]
+    cases: int
+    examples: list[ClusterCaseOut]
+
+
+class RootCausesOut(Schema):
+    period: Period
+    repeat_days: int
+    cases: int
+    tagged: int
+    untagged: int
+    tagged_share: float | None
+    drivers: list[CauseOut]
+    causes: list[CauseOut]
+    clusters: list[ClusterOut]
+    clustered: int = Field(description="Untagged cases the clusters were drawn from.")
+
+
+@router.get("/root-causes", response=RootCausesOut, summary="Contact drivers and root causes")
+def root_cause_figure(
+    request: Any, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
+    """Cases by triage topic and by tagged cause, per week, with repeat contacts, and
+    clusters of similar untagged cases."""
+    period = _period(start, end)
+    report = root_causes.root_causes(current_agent(request).workspace, period.start, period.end)
+    return {
+        **_with_period(period, report),
+        "repeat_days": root_causes.REPEAT_DAYS,
+        "untagged": report.untagged,
+        "tagged_share": report.tagged_share,
+    }
+
+
+class RootCauseOut(Schema):
+    slug: str
+    name: str
+    description: str
+    owner: str | None = Field(description="The owner's username.")
+    active: bool
+
+
+class RootCauseIn(Schema):
+    name: str = Field(max_length=120)
+    slug: str = Field("", max_length=100, description="Defaults to the name's.")
+    description: str = Field("", max_length=2000)
+    owner: str | None = Field(None, description="An agent's username.")
+
+
+class RootCausePatch(Schema):
+    name: str | None = Field(None, max_length=120)
+    description: str | None = Field(None, max_length=2000)
+    owner: str | None = Field(None, description='An agent\'s username; "" for no owner.')
+    active: bool | None = None
+
+
+class TagIn(Schema):
+    root_cause: str = Field(max_length=100, description='A cause\'s slug; "" clears the tag.')
+
+
+class TagOut(Schema):
+    case_id: UUID
+    root_cause: str
+    changed: bool
+
+
+def _cause_out(cause: RootCause) -> RootCauseOut:
+    owner = cause.owner.user.username if cause.owner else None
+    return RootCauseOut(
+        slug=cause.slug,
+        name=cause.name,
+        description=cause.description,
+        owner=owner,
+        active=cause.active,
+    )
+
+
+def _supervisor(request: Any) -> Agent:
+    agent = current_agent(request)
+    if not agent.is_supervisor:
+        raise HttpError(403, "Only supervisors change the root-cause catalogue.")
+    return agent
+
+
+def _cause_owner(agent: Agent, username: str) -> Agent:
+    owner = Agent.objects.filter(workspace=agent.workspace, user__username=username).first()
+    if owner is None:
+        raise HttpError(422, f"No agent {username[:50]!r} in this workspace.")
+    return owner
+
+
+@router.get("/root-causes/catalogue", response=list[RootCauseOut], summary="The causes")
+def cause_catalogue(request: Any) -> list[RootCauseOut]:
+    return [_cause_out(c) for c in root_causes.catalogue(current_agent(request).workspace)]
+
+
+@router.post("/root-causes/catalogue", response={201: RootCauseOut}, summary="Add a cause")
+def add_cause(request: Any, body: RootCauseIn) -> tuple[int, RootCauseOut]:
+    agent = _supervisor(request)
+    owner = _cause_owner(agent, body.owner) if body.owner else None
+    try:
+        cause = create_root_cause(
+            workspace=agent.workspace,
+            name=body.name,
+            slug=body.slug,
+            description=body.description,
+            owner=owner,
+        )
+    except RootCauseInvalid as error:
+        raise HttpError(422, str(error)) from error
+    return 201, _cause_out(cause)
+
+
+@router.patch("/root-causes/catalogue/{slug}", response=RootCauseOut, summary="Change a cause")
+def change_cause(request: Any, slug: str, body: RootCausePatch) -> RootCauseOut:
+    """Rename, describe, hand over or retire a cause; its slug never changes."""
+    agent = _supervisor(request)
+    cause = RootCause.objects.filter(workspace=agent.workspace, slug=slug).first()
+    if cause is None:
+        raise HttpError(404, "No such root cause.")
+    try:
+        update_root_cause(
+            cause=cause,
+            name=body.name,
+            description=body.description,
+            owner=_cause_owner(agent, body.owner) if body.owner else None,
+            clear_owner=body.owner == "",
+            active=body.active,
+        )
+    except RootCauseInvalid as error:
+        raise HttpError(422, str(error)) from error
+    return _cause_out(cause)
+
+
+@router.put("/cases/{case_id}/root-cause", response=TagOut, summary="Tag a case's root cause")
+def tag_case(request: Any, case_id: UUID, body: TagIn) -> TagOut:
+    """Another workspace's cause, or a retired one, is refused (422) and nothing changes."""
+    agent = current_agent(request)
+    case = case_for(workspace=agent.workspace, public_id=case_id)
+    try:
+        changed = tag_root_cause(case=case, agent=agent, slug=body.root_cause)
+    except RootCauseInvalid as error:
+        raise HttpError(422, str(error)) from error
+    return TagOut(case_id=case.public_id, root_cause=case.root_cause, changed=changed)
 
 
 # -- exports -----------------------------------------------------------------------------

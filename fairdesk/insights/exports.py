@@ -17,7 +17,15 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from fairdesk.insights.comparison import Comparison, GeometricMean
-from fairdesk.insights.queries import crickets, csat, parity, praise, promoters, service_levels
+from fairdesk.insights.queries import (
+    crickets,
+    csat,
+    parity,
+    praise,
+    promoters,
+    root_causes,
+    service_levels,
+)
 from fairdesk.insights.queries.service_levels import Compliance
 from fairdesk.workspaces.models import Workspace
 
@@ -267,6 +275,25 @@ def _csat(scope: Scope) -> Iterator[Row]:
             ]
 
 
+CAUSES_HEADER = ("key", "name", "owner", "week", "cases", "repeats", "repeat_share_percent")
+
+
+def _cause_rows(figures: Iterable[root_causes.CauseFigure]) -> Iterator[Row]:
+    """Per cause: one row for the period (week empty), then one per week."""
+    for f in figures:
+        yield [f.key, f.name, f.owner, None, f.cases, f.repeats, f.repeat_share]
+        for week in f.weeks:
+            yield [f.key, f.name, f.owner, week.week, week.cases, None, None]
+
+
+def _drivers(scope: Scope) -> Iterator[Row]:
+    return _cause_rows(root_causes.driver_counts(scope.workspace, scope.start, scope.end))
+
+
+def _root_causes(scope: Scope) -> Iterator[Row]:
+    return _cause_rows(root_causes.cause_counts(scope.workspace, scope.start, scope.end))
+
+
 EXPORTS: dict[str, tuple[Sequence[str], Callable[[Scope], Iterator[Row]]]] = {
     "parity": (PARITY_HEADER, _parity),
     "parity-trend": (TREND_HEADER, _parity_trend),
@@ -278,6 +305,8 @@ EXPORTS: dict[str, tuple[Sequence[str], Callable[[Scope], Iterator[Row]]]] = {
     "kudos": (KUDOS_HEADER, _kudos),
     "service-levels": (SERVICE_LEVELS_HEADER, _service_levels),
     "csat": (CSAT_HEADER, _csat),
+    "contact-drivers": (CAUSES_HEADER, _drivers),
+    "root-causes": (CAUSES_HEADER, _root_causes),
 }
 FIGURES = tuple(EXPORTS)
 

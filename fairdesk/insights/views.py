@@ -4,19 +4,31 @@ Each page runs a fixed number of queries whatever the data (the tests assert it)
 figures aggregate in the database and the lists are paged.
 """
 
+import uuid
 from datetime import datetime
 from typing import Any
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from fairdesk.cases.access import agent_required
+from fairdesk.cases.queries import case_for
 from fairdesk.insights import exports
 from fairdesk.insights.forms import PagedPeriodForm, PeriodForm
 from fairdesk.insights.periods import resolve_period
-from fairdesk.insights.queries import crickets, csat, parity, praise, promoters, service_levels
+from fairdesk.insights.queries import (
+    crickets,
+    csat,
+    parity,
+    praise,
+    promoters,
+    root_causes,
+    service_levels,
+)
+from fairdesk.insights.services import RootCauseInvalid, tag_root_cause
 from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Agent
 
@@ -126,6 +138,31 @@ def kudos_list(request: HttpRequest, *, agent: Agent) -> HttpResponse:
     )
     context = {"items": items[:PAGE_SIZE], "page": page, "more": len(items) > PAGE_SIZE}
     return _render(request, "insights/kudos.html", form, context)
+
+
+@require_GET
+@agent_required
+def root_cause_report(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    form = PeriodForm(request.GET or None)
+    context: dict[str, Any] = {"repeat_days": root_causes.REPEAT_DAYS}
+    if not form.errors:
+        start, end = _period(form)
+        context["report"] = root_causes.root_causes(agent.workspace, start, end)
+    return _render(request, "insights/root_causes.html", form, context)
+
+
+@require_POST
+@agent_required
+def tag_case(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
+    """The case page's root-cause card: set, change or clear the case's cause."""
+    case = case_for(workspace=agent.workspace, public_id=public_id)
+    try:
+        changed = tag_root_cause(case=case, agent=agent, slug=request.POST.get("root_cause", ""))
+    except RootCauseInvalid as error:
+        messages.error(request, f"Root cause not saved — {error}")
+    else:
+        messages.success(request, "Root cause saved." if changed else "Root cause unchanged.")
+    return redirect("case", public_id=case.public_id)
 
 
 @require_GET

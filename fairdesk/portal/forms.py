@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 
 from fairdesk.portal.credentials import CODE_DIGITS
-from fairdesk.portal.services import MAX_COMMENT_CHARS, MAX_NOTE_CHARS
+from fairdesk.portal.satisfaction import MAX_COMMENT_CHARS
+from fairdesk.portal.services import MAX_NOTE_CHARS
 from fairdesk.replies.services import MAX_REPLY_CHARS
 
 Choices = Sequence[tuple[Any, str]]

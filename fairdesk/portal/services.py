@@ -42,9 +42,10 @@ from fairdesk.contacts.models import ContactIdentity
 from fairdesk.inbound.events import rerouted, severity_changed
 from fairdesk.inbound.identities import lock_contacts
 from fairdesk.inbound.triage_cache import triage_for_workspace
-from fairdesk.portal import credentials
+from fairdesk.portal import credentials, events
 from fairdesk.portal.models import CsatResponse, PortalChallenge, PortalLink, PortalSession
 from fairdesk.portal.queries import verification_routes
+from fairdesk.portal.satisfaction import MAX_COMMENT_CHARS, save_answer
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.replies.outbound import build_request
 from fairdesk.replies.services import (
@@ -62,7 +63,6 @@ from fairdesk.workspaces.models import Agent, Team, Workspace
 CHANNEL = "portal"
 MAX_NOTE_CHARS = 500
 MAX_KEY_CHARS = 80
-MAX_COMMENT_CHARS = 2_000
 CODE_TTL = timedelta(minutes=10)
 MAX_CODE_ATTEMPTS = 5
 CODES_PER_LINK = Limit("portal-code", hits=5, window=timedelta(hours=1))
@@ -190,6 +190,7 @@ def _write_link(
     link.message = outbox.message
     link.safe_text = outbox.message.text.replace(url, REMOVED_LINK)
     link.save(update_fields=["message", "safe_text"])
+    events.link_sent(link, at=timezone.now()).save()
     return SentLink(link=link, outbox=outbox)
 
 
@@ -397,7 +398,7 @@ def verify_code(
                 "That code is not right, and that was the last try. Ask for a new code."
             )
         raise CodeRefused(f"That code is not right. {left} {'try' if left == 1 else 'tries'} left.")
-    return _open_session(link, challenge, now)
+    return open_session(link, challenge, now)
 
 
 def _attempts(challenge_pk: int) -> int:
@@ -413,9 +414,12 @@ def _why_refused(challenge_pk: int, now: datetime) -> str:
     return "This code has expired. Ask for a new code."
 
 
-def _open_session(
-    link: PortalLink, challenge: PortalChallenge, now: datetime
+def open_session(
+    link: PortalLink, challenge: PortalChallenge, now: datetime, *, method: str = "one-time code"
 ) -> tuple[PortalSession, str]:
+    """The customer proved control of ``challenge.identity`` (a right code, or a Mastodon
+    sign-in: ``fairdesk.portal.oauth``): mark the challenge verified, once, and open a
+    portal session with the cookie secret. Raises CodeRefused if it already was."""
     secret = credentials.new_session_secret()
     with transaction.atomic():
         won = PortalChallenge.objects.filter(pk=challenge.pk, verified_at__isnull=True).update(
@@ -431,6 +435,7 @@ def _open_session(
             digest=credentials.digest(secret),
             expires_at=min(now + SESSION_TTL, link.expires_at),
         )
+        events.identity_verified(session, method=method, at=now).save()
     redact_delivered(workspace_id=link.workspace_id)
     return session, secret
 
@@ -554,15 +559,9 @@ def record_csat(*, session: PortalSession, case: Case, score: int, comment: str)
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_CHARS:
         raise PortalInvalid(f"A comment can be at most {MAX_COMMENT_CHARS:,} characters.")
-    try:
-        with transaction.atomic():
-            return CsatResponse.objects.create(
-                workspace_id=case.workspace_id,
-                case=case,
-                contact_id=case.contact_id,
-                channel=CHANNEL,
-                score=score,
-                comment=comment,
-            )
-    except IntegrityError:
-        raise PortalInvalid("You have already rated this case. Thank you!") from None
+    answer = save_answer(
+        case=case, channel=CHANNEL, score=score, comment=comment, at=timezone.now()
+    )
+    if answer is None:
+        raise PortalInvalid("You have already rated this case. Thank you!")
+    return answer

@@ -6,7 +6,7 @@ fixed word, so no workspace slug can shadow them.
 
 from django.urls import URLPattern, path
 
-from fairdesk.portal import views
+from fairdesk.portal import oauth_views, views
 
 app_name = "portal"
 
@@ -18,6 +18,12 @@ urlpatterns: list[URLPattern] = [
     path("<slug:workspace>/verify/", views.verify, name="verify"),
     path("<slug:workspace>/verify/send/", views.send_code, name="send-code"),
     path("<slug:workspace>/verify/check/", views.check_code, name="check-code"),
+    path("<slug:workspace>/oauth/mastodon/", oauth_views.mastodon_start, name="oauth-mastodon"),
+    path(
+        "<slug:workspace>/oauth/mastodon/callback/",
+        oauth_views.mastodon_callback,
+        name="oauth-mastodon-callback",
+    ),
     path("<slug:workspace>/signed-out/", views.signed_out, name="signed-out"),
     path("<slug:workspace>/logout/", views.logout, name="logout"),
     path("<slug:workspace>/cases/<uuid:public_id>/", views.case_page, name="case"),

@@ -28,7 +28,7 @@ from fairdesk.cases.access import agent_required
 from fairdesk.cases.models import Case
 from fairdesk.cases.queries import case_for
 from fairdesk.connectors.webform.ratelimit import Throttled
-from fairdesk.portal import queries, services
+from fairdesk.portal import oauth, queries, services
 from fairdesk.portal.forms import CodeForm, CsatForm, PortalReplyForm, RouteForm, SendLinkForm
 from fairdesk.portal.models import PortalLink, PortalSession
 from fairdesk.replies.services import ReplyInvalid, ToneBlocked
@@ -168,6 +168,7 @@ def _verify_page(
         "code_form": code_form or CodeForm(),
         "code_sent": pending.challenge_id is not None,
         "has_routes": bool(routes),
+        "mastodon_sign_in": oauth.offered(pending.link),
         "error": error,
     }
     return render(request, "portal/verify.html", context, status=status)
@@ -221,10 +222,16 @@ def check_code(request: HttpRequest, workspace: str) -> HttpResponse:
         )
     except services.CodeRefused as refused:
         return _verify_page(request, pending, status=422, code_form=form, error=str(refused))
-    response = redirect("portal:home", workspace=found.slug)
-    _forget(response, found, PENDING_COOKIE)
+    return signed_in(found, session, secret)
+
+
+def signed_in(workspace: Workspace, session: PortalSession, secret: str) -> HttpResponse:
+    """The customer proved who they are (a code, or ``oauth_views``): home, with the
+    session cookie set and the pending link forgotten."""
+    response = redirect("portal:home", workspace=workspace.slug)
+    _forget(response, workspace, PENDING_COOKIE)
     max_age = int((session.expires_at - session.created_at).total_seconds())
-    response.set_cookie(SESSION_COOKIE, secret, **_cookie_options(found, max_age))
+    response.set_cookie(SESSION_COOKIE, secret, **_cookie_options(workspace, max_age))
     return response
 
 

@@ -12,8 +12,17 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fairdesk.cases.models import Case, CaseEvent, DeliveryStatus, Direction, Message, Visibility
+from fairdesk.cases.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Visibility,
+)
 from fairdesk.contacts.models import ContactIdentity
+from fairdesk.followthrough.coalesce import note_agent_reply
 from fairdesk.followthrough.quality import check_callback_answer
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.triage import check_tone
@@ -168,6 +177,7 @@ def approve_held_reply(*, outbox: OutboxMessage, supervisor: Agent) -> OutboxMes
                 actor=supervisor,
                 at=now,
             )
+            note_agent_reply(case=outbox.case, channel=outbox.channel)
     outbox.refresh_from_db()
     return outbox
 
@@ -175,6 +185,8 @@ def approve_held_reply(*, outbox: OutboxMessage, supervisor: Agent) -> OutboxMes
 def _validate(*, case: Case, agent: Agent, text: str, visibility: str, key: str) -> tuple[str, str]:
     if agent.workspace_id != case.workspace_id:
         raise PermissionDenied("This case belongs to another workspace.")
+    if case.status == CaseStatus.MERGED:
+        raise ReplyInvalid("This case was merged into another one: reply on that case.")
     body = (text or "").strip()
     if not body:
         raise ReplyInvalid("Write a reply before sending.")
@@ -283,6 +295,8 @@ def _write_queued(
         author=author,
         approved_by=approver,
     )
+    if not held:
+        note_agent_reply(case=case, channel=channel)  # the customer hears of it (coalesced)
     params: dict[str, Any] = {
         "outbox_id": outbox.pk,
         "channel": channel,

@@ -186,7 +186,13 @@ def _locked(agent: Agent, case_ids: Sequence[uuid.UUID]) -> tuple[list[Case], Bu
     if len(wanted) > MAX_BULK:
         raise BulkInvalid(f"Select at most {MAX_BULK} cases at a time.")
     cases = lock_cases(Case.objects.filter(workspace_id=agent.workspace_id), public_ids=wanted)
-    return cases, BulkResult(refused=len(wanted) - len(cases))
+    result = BulkResult(refused=len(wanted) - len(cases))
+    merged = [c for c in cases if c.status == CaseStatus.MERGED]
+    if merged:
+        # A merged case is kept only so the merge can be undone: act on the case it joined.
+        result.refused += len(merged)
+        result.reasons.append(f"{len(merged)} merged into another case: act on that one.")
+    return [c for c in cases if c.status != CaseStatus.MERGED], result
 
 
 def _without_open_work(cases: list[Case], *, status: str, result: BulkResult) -> list[Case]:

@@ -12,12 +12,22 @@ The stream is driven by the test: ``add_notification`` (streamed to the connecte
 readers, unless ``stream=False``), ``send_raw`` (a malformed event), ``disconnect`` and
 ``go_down``/``come_up`` (refuse streams with 502); ``heartbeat`` sends ``:thump``
 comments. ``wait_until`` blocks until a condition on the recorded state holds.
+
+Sign-in with Mastodon (methods/apps, methods/oauth, methods/accounts): ``POST
+/api/v1/apps`` registers a client; ``GET /oauth/authorize`` approves at once as the
+account ``signed_in`` names (a user added with ``add_user``; the login page while it is
+None, ``access_denied`` while ``deny`` is set) and redirects with ``code`` and ``state``;
+``POST /oauth/token`` trades a code once (client secret, redirect URI and the PKCE
+``S256`` verifier checked; a code used twice also revokes its token, RFC 6749 4.1.2);
+``GET /api/v1/accounts/verify_credentials`` answers the bearer's account; ``POST
+/oauth/revoke`` ends a token.
 """
 
 import html
 import json
 import queue
 import re
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,11 +36,17 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
+
 from fairdesk.connectors.standin import Request, Response, StandIn
 
 STREAM_PATH = "/api/v1/streaming/user/notification"
 CLOSE = object()  # queued to a stream: end it; anything else queued is an event's data
 WAIT_S = 10.0
+SCOPES = frozenset(
+    {"read", "write", "follow", "push", "profile", "read:accounts", "read:notifications"}
+    | {"read:statuses", "write:statuses"}
+)
 
 
 @dataclass
@@ -65,6 +81,17 @@ class MastodonStandIn(StandIn):
         self.down = False
         self.changed = threading.Condition(self.lock)
         self._next_status = 113_000_000_000_000_000
+        self.apps: dict[str, dict[str, Any]] = {}  # client_id → the registered app
+        self.users: dict[str, dict[str, Any]] = {}  # account id → account
+        self.signed_in: str | None = None  # the account the browser is logged in as
+        self.deny = False
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.user_tokens: dict[str, dict[str, Any]] = {}
+        self.route("POST", r"/api/v1/apps", self.create_app)
+        self.route("GET", r"/oauth/authorize", self.authorize)
+        self.route("POST", r"/oauth/token", self.issue_token)
+        self.route("POST", r"/oauth/revoke", self.revoke)
+        self.route("GET", r"/api/v1/accounts/verify_credentials", self.verify_credentials)
         self.route("GET", r"/api/v1/notifications", self.list_notifications)
         self.route("GET", r"/api/v1/statuses/(?P<id>[0-9]+)", self.get_status)
         self.route("POST", r"/api/v1/statuses", self.post_status)
@@ -112,6 +139,11 @@ class MastodonStandIn(StandIn):
     def streams_backfilled(self, count: int) -> bool:
         """True once ``count`` streams were opened and the latest one backfilled."""
         return self.connects >= count and bool(self.sessions) and self.sessions[-1].backfilled
+
+    def add_user(self, account: dict[str, Any]) -> None:
+        """An account of this instance that can sign in to apps (``signed_in``)."""
+        with self.lock:
+            self.users[str(account["id"])] = account
 
     def stop(self) -> None:
         self.disconnect()
@@ -222,6 +254,121 @@ class MastodonStandIn(StandIn):
                 return Response(502, {"error": "Bad gateway"})
         return Response(200, None, {"Content-Type": "text/event-stream"})
 
+    # -- sign-in with Mastodon --------------------------------------------------------
+    def create_app(self, request: Request) -> Response:
+        params = _params(request)
+        name = str(params.get("client_name") or "").strip()
+        if not name:
+            return Response(422, {"error": "Validation failed: Application name can't be blank"})
+        given = params.get("redirect_uris")
+        listed = given if isinstance(given, list) else str(given or "").split("\n")
+        uris = [str(uri).strip() for uri in listed if str(uri).strip()]
+        if not uris or not all(_absolute_uri(uri) for uri in uris):
+            error = "Validation failed: Redirect URI must be an absolute URI."
+            return Response(422, {"error": error})
+        scopes = str(params.get("scopes") or "read").split()
+        if not set(scopes) <= SCOPES:
+            return Response(422, {"error": "Validation failed: Scopes are invalid"})
+        app: dict[str, Any] = {
+            "id": str(len(self.apps) + 1),
+            "name": name,
+            "website": params.get("website"),
+            "scopes": scopes,
+            "redirect_uri": "\n".join(uris),
+            "redirect_uris": uris,
+            "client_id": secrets.token_urlsafe(32),
+            "client_secret": secrets.token_urlsafe(32),
+            "client_secret_expires_at": 0,
+        }
+        with self.lock:
+            self.apps[app["client_id"]] = app
+        return Response(200, app)
+
+    def authorize(self, request: Request) -> Response:
+        with self.lock:
+            app = self.apps.get(request.arg("client_id"))
+            account_id, deny = self.signed_in, self.deny
+        redirect_uri = request.arg("redirect_uri")
+        if app is None or redirect_uri not in app["redirect_uris"]:
+            # like Doorkeeper: an error page, never a redirect to an unregistered address
+            return Response(400, {"error": "invalid_client"})
+        state = request.arg("state")
+        scopes = (request.arg("scope") or "read").split()
+        if request.arg("response_type") != "code":
+            return _redirect(redirect_uri, state, error="unsupported_response_type")
+        if not set(scopes) <= set(app["scopes"]):
+            return _redirect(redirect_uri, state, error="invalid_scope")
+        challenge = request.arg("code_challenge")
+        if challenge and request.arg("code_challenge_method") != "S256":
+            return _redirect(redirect_uri, state, error="invalid_request")
+        if account_id is None:
+            page = b"<!doctype html><title>Log in</title><form>Log in to continue</form>"
+            return Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
+        if deny:
+            return _redirect(redirect_uri, state, error="access_denied")
+        code = secrets.token_urlsafe(32)
+        with self.lock:
+            self.codes[code] = {
+                "client_id": app["client_id"],
+                "redirect_uri": redirect_uri,
+                "scopes": scopes,
+                "account_id": account_id,
+                "code_challenge": challenge,
+                "used": False,
+            }
+        return _redirect(redirect_uri, state, code=code)
+
+    def issue_token(self, request: Request) -> Response:
+        params = _params(request)
+        with self.lock:
+            app = self.apps.get(str(params.get("client_id") or ""))
+            if app is None or app["client_secret"] != params.get("client_secret"):
+                return Response(401, {"error": "invalid_client"})
+            if params.get("grant_type") != "authorization_code":
+                return Response(400, {"error": "unsupported_grant_type"})
+            code = str(params.get("code") or "")
+            grant = self.codes.get(code)
+            if grant is not None and grant["used"]:  # a replayed code: revoke what it gave
+                self.user_tokens = {k: v for k, v in self.user_tokens.items() if v["code"] != code}
+            if grant is None or grant["used"] or not _grant_matches(grant, app, params):
+                return Response(400, {"error": "invalid_grant"})
+            grant["used"] = True
+            token = secrets.token_urlsafe(32)
+            self.user_tokens[token] = {**grant, "code": code}
+        return Response(
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "scope": " ".join(grant["scopes"]),
+                "created_at": int(datetime.now(UTC).timestamp()),
+            },
+        )
+
+    def revoke(self, request: Request) -> Response:
+        params = _params(request)
+        with self.lock:
+            app = self.apps.get(str(params.get("client_id") or ""))
+            if app is None or app["client_secret"] != params.get("client_secret"):
+                return Response(403, {"error": "unauthorized_client"})
+            grant = self.user_tokens.get(str(params.get("token") or ""))
+            if grant is not None and grant["client_id"] == app["client_id"]:
+                del self.user_tokens[str(params["token"])]
+        return Response(200, {})
+
+    def verify_credentials(self, request: Request) -> Response:
+        if self._authorised(request):
+            return Response(200, self.account)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        with self.lock:
+            grant = self.user_tokens.get(token)
+            account = self.users.get(grant["account_id"]) if grant else None
+        if grant is None or account is None:
+            return _invalid_token()
+        if not {"read", "read:accounts", "profile"} & set(grant["scopes"]):
+            return Response(403, {"error": "This action is outside the authorized scopes"})
+        return Response(200, {**account, "source": {"privacy": "public", "note": ""}})
+
     # -- the event stream ------------------------------------------------------------
     def _live(self) -> list[StreamSession]:
         with self.lock:
@@ -293,6 +440,31 @@ def _selected(notification: dict[str, Any], request: Request) -> bool:
     above = [_id_key(request.arg(name)) for name in ("since_id", "min_id") if request.arg(name)]
     below = [_id_key(request.arg("max_id"))] if request.arg("max_id") else []
     return all(key > bound for bound in above) and all(key < bound for bound in below)
+
+
+def _absolute_uri(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return uri == "urn:ietf:wg:oauth:2.0:oob" or bool(parts.scheme and parts.netloc)
+
+
+def _redirect(redirect_uri: str, state: str, **params: str) -> Response:
+    """Back to the app with ``params`` (and the state it sent), like Doorkeeper."""
+    query = urlencode({**params, **({"state": state} if state else {})})
+    separator = "&" if "?" in redirect_uri else "?"
+    return Response(302, b"", {"Location": f"{redirect_uri}{separator}{query}"})
+
+
+def _grant_matches(grant: dict[str, Any], app: dict[str, Any], params: dict[str, Any]) -> bool:
+    """The code was issued to this client for this redirect URI, and the verifier
+    hashes to the challenge it was issued with (RFC 7636 S256)."""
+    if grant["client_id"] != app["client_id"] or grant["redirect_uri"] != params.get(
+        "redirect_uri"
+    ):
+        return False
+    if not grant["code_challenge"]:
+        return True
+    verifier = str(params.get("code_verifier") or "")
+    return bool(verifier) and compare_s256_code_challenge(verifier, grant["code_challenge"])
 
 
 def _countable(text: str) -> int:

@@ -155,11 +155,13 @@ def test_after_loading_the_platforms_received_the_acknowledgement_and_danas_dms(
     case = story_cases(demo.workspace).security
     assert case is not None
     ack, *dms = x_received(platforms)
-    # Dana's portal link, her sign-in code and the thanks for confirming (dryer.py).
-    assert [(d.what, d.to) for d in dms] == [("direct message", ids.x_user_id("x-dana-r"))] * 3
+    # Dana's portal link, her sign-in code, the notice of Jo's answer in the portal and
+    # the thanks for confirming (dryer.py).
+    assert [(d.what, d.to) for d in dms] == [("direct message", ids.x_user_id("x-dana-r"))] * 4
     assert "/portal/demo/l/" in dms[0].text
     assert dms[1].text.startswith("Your code for the Acme Appliances & Air support portal is ")
-    assert dms[2].text.startswith("Thank you for confirming.")
+    assert dms[2].text.startswith("You have a new reply on your case")
+    assert dms[3].text.startswith("Thank you for confirming.")
     assert (ack.what, ack.to) == ("reply", ids.x_tweet_id("story-security"))
     assert case.reference in ack.text
     sent = OutboxMessage.objects.get(case=case)

@@ -42,7 +42,7 @@ def test_security_report_is_critical_routed_and_acknowledged(
     assert first == case
 
 
-def test_dana_is_one_customer_with_one_case_on_three_channels(
+def test_dana_is_one_customer_with_one_case_on_three_channels_and_the_portal(
     demo: DemoWorkspace, loaded: LoadSummary
 ) -> None:
     case = cases(demo).dana
@@ -52,6 +52,7 @@ def test_dana_is_one_customer_with_one_case_on_three_channels(
         ("x", "public"),
         ("x", "private"),
         ("email", "private"),
+        ("portal", "private"),  # her private continuation (test_dryer.py)
         ("x", "private"),  # her "yes" to "Is this fixed for you?" (test_dryer.py)
     ]
     assert case.reference in inbound[2].text

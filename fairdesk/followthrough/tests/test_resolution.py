@@ -11,11 +11,13 @@ from conftest import record
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Message
 from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.followthrough.resolution import (
+    CLOSED_QUIETLY,
     QUESTION,
     THANKS,
     ResolutionRefused,
     propose_resolution,
 )
+from fairdesk.followthrough.satisfaction import QUESTION as CSAT_QUESTION
 from fairdesk.followthrough.services import update_work_order
 from fairdesk.followthrough.tasks import StepResult, run_followthrough
 from fairdesk.followthrough.tests.conftest import SECRET, Clock, outbound_texts
@@ -148,7 +150,12 @@ def test_a_yes_closes_the_case_and_thanks_the_customer(
     assert resolution.outcome == Resolution.Outcome.CONFIRMED
     assert resolution.decided_at == clock.now
     assert resolution.answer == Message.objects.get(external_id="acme-2")
-    assert outbound_texts(case)[-1] == THANKS.format(reference=case.reference)
+    assert outbound_texts(case)[-1] == (
+        f"{THANKS.format(reference=case.reference)} {CSAT_QUESTION}"
+    )
+    assert resolution.csat_question == OutboxMessage.objects.get(
+        message__text__contains="1 (poor) to 5 (great)"
+    )
     other_resolution.refresh_from_db()
     assert other_resolution.outcome == Resolution.Outcome.PENDING
     assert Case.objects.get(pk=other.pk).status == CaseStatus.RESOLVED
@@ -239,7 +246,11 @@ def test_quiet_cases_close_after_the_configured_period(
         clock.now,
         None,
     )
-    assert len(outbound_texts(case)) == 1  # the question only: no thanks for silence
+    # No thanks for silence: a short closing note that asks how we did.
+    assert outbound_texts(case)[1:] == [
+        f"{CLOSED_QUIETLY.format(reference=case.reference)} {CSAT_QUESTION}"
+    ]
+    assert resolution.csat_question is not None
 
 
 def test_new_work_on_a_resolved_case_undoes_the_proposal(

@@ -172,6 +172,8 @@ def test_the_command_runs_one_idempotent_pass(
         "reopened": 0,
         "callbacks": 0,
         "updates": 0,
+        "csat_answers": 0,
+        "reply_notices": 0,
     }
     out = StringIO()
     call_command("followthrough", stdout=out)

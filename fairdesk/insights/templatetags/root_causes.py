@@ -1,0 +1,65 @@
+"""Root causes in templates: the case page's tagging card, the cause picker of the
+resolution form, and a small weekly trend chart (inline SVG, no JavaScript)."""
+
+from typing import Any
+
+from django import template
+
+from fairdesk.cases.models import Case
+from fairdesk.insights.models import RootCause
+from fairdesk.insights.queries.root_causes import WeekCount
+
+register = template.Library()
+
+SPARK_WIDTH = 120
+SPARK_HEIGHT = 20
+
+
+def _active(case: Case) -> list[RootCause]:
+    return list(
+        RootCause.objects.filter(workspace_id=case.workspace_id, active=True)
+        .select_related("owner")
+        .order_by("name", "id")
+    )
+
+
+@register.inclusion_tag("insights/_case_root_cause.html", takes_context=True)
+def root_cause_panel(context: template.Context, case: Case) -> dict[str, Any]:
+    """The case's root cause, its owner, and the form to set or change it (one query)."""
+    causes = _active(case)
+    current = next((c for c in causes if c.slug == case.root_cause), None)
+    return {
+        "case": case,
+        "causes": causes,
+        "current": current,
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("insights/_root_cause_select.html")
+def root_cause_select(case: Case) -> dict[str, Any]:
+    """An optional cause picker for a form that also does something else (resolution)."""
+    return {"case": case, "causes": _active(case)}
+
+
+@register.filter
+def spark_bars(weeks: tuple[WeekCount, ...]) -> list[dict[str, Any]]:
+    """One bar per week, scaled to the busiest week: x, y, width, height, and the count."""
+    if not weeks:
+        return []
+    top = max(w.cases for w in weeks) or 1
+    width = SPARK_WIDTH / len(weeks)
+    bars = []
+    for n, week in enumerate(weeks):
+        height = round(SPARK_HEIGHT * week.cases / top, 1)
+        bars.append(
+            {
+                "x": round(n * width, 2),
+                "y": round(SPARK_HEIGHT - height, 1),
+                "width": round(max(width - 1, 0.5), 2),
+                "height": height,
+                "week": week.week,
+                "cases": week.cases,
+            }
+        )
+    return bars
