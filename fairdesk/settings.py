@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "fairdesk.followthrough",
     "fairdesk.portal",
     "fairdesk.insights",
+    "fairdesk.knowledge",
     "fairdesk.demo",
 ]
 

@@ -12,5 +12,6 @@ urlpatterns = [
     path("contact/", include("fairdesk.connectors.webform.urls")),
     path("", include("fairdesk.connectors.phone.urls")),
     path("portal/", include("fairdesk.portal.urls")),
+    path("", include("fairdesk.knowledge.urls")),
     path("", include("fairdesk.api_urls")),
 ]

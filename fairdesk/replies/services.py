@@ -24,6 +24,7 @@ from fairdesk.cases.models import (
 from fairdesk.contacts.models import ContactIdentity
 from fairdesk.followthrough.coalesce import note_agent_reply
 from fairdesk.followthrough.quality import check_callback_answer
+from fairdesk.replies.limits import final_text, length_problem
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.triage import check_tone
 from fairdesk.triage.types import ToneVerdict
@@ -270,6 +271,10 @@ def _write_queued(
     channel, in_reply_to = answer_channel(case=case, visibility=visibility, channel=channel)
     if channel in PRIVATE_ONLY:
         visibility = Visibility.PRIVATE  # an e-mail is private whatever the agent picked
+    text = final_text(body, author.initials)
+    too_long = length_problem(case=case, channel=channel, visibility=visibility, text=text)
+    if too_long:  # refused now rather than dead at send time; nothing is written
+        raise ReplyInvalid(too_long)
     message = Message.objects.create(
         workspace_id=case.workspace_id,
         case=case,
@@ -279,7 +284,7 @@ def _write_queued(
         agent=author,
         in_reply_to=in_reply_to,
         brand_handle=case.workspace.brand_handle,
-        text=f"{body} ^{author.initials}",
+        text=text,
         sent_at=now,
         delivery_status=DeliveryStatus.HELD if held else DeliveryStatus.QUEUED,
     )

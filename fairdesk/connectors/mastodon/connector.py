@@ -94,6 +94,16 @@ class MastodonConfig(ChannelConfig):
     streaming_url: Annotated[
         str, Field(description="Only if the instance streams from another host")
     ] = ""
+    # What replies may be checked against when they are written (the sender reads the
+    # instance's own figure before posting, whatever this says).
+    max_characters: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=100_000,
+            description="Only if your instance allows posts longer than 500 characters",
+        ),
+    ] = None
 
     @field_validator("instance_url", "streaming_url")
     @classmethod

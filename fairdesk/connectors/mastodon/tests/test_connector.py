@@ -24,6 +24,7 @@ def test_configuration_is_normalised(workspace: Workspace) -> None:
         "account_id": "109",
         "acct": "AcmeSupport",
         "streaming_url": "",
+        "max_characters": None,
     }
     config = MastodonConfig.model_validate(channel.config)
     assert (config.handle, config.stream_base) == ("@AcmeSupport", "https://social.acme.example")
