@@ -24,6 +24,14 @@ def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def short_live_waits(settings: Any) -> None:
+    """Pages in browser tests long-poll for changes: a short wait and no lingering watcher,
+    so no request outlives its test (the live tests set their own waits)."""
+    settings.FAIRDESK_LIVE_WAIT_SECONDS = 1
+    settings.FAIRDESK_LIVE_LINGER_SECONDS = 0
+
+
 @pytest.fixture(scope="session")
 def empty_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fairdesk.inbound import triage_cache

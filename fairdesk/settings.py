@@ -223,6 +223,16 @@ FAIRDESK_CSAT_REPLY_DAYS = env_int("FAIRDESK_CSAT_REPLY_DAYS", 7)
 if not 1 <= FAIRDESK_CSAT_REPLY_DAYS <= 90:
     raise ImproperlyConfigured("FAIRDESK_CSAT_REPLY_DAYS must be between 1 and 90")
 
+# Live updates (cases/live.py): how long a long-poll waits, how many wait at once per
+# process (raise it with `fairdesk serve --threads`), and the Retry-After past that cap.
+FAIRDESK_LIVE_WAIT_SECONDS = env_int("FAIRDESK_LIVE_WAIT_SECONDS", 25)
+FAIRDESK_LIVE_MAX_WAITERS = env_int("FAIRDESK_LIVE_MAX_WAITERS", 2)
+FAIRDESK_LIVE_RETRY_SECONDS = env_int("FAIRDESK_LIVE_RETRY_SECONDS", 15)
+if not 1 <= FAIRDESK_LIVE_WAIT_SECONDS <= 120 or FAIRDESK_LIVE_MAX_WAITERS < 0:
+    raise ImproperlyConfigured(
+        "FAIRDESK_LIVE_WAIT_SECONDS must be 1-120 and FAIRDESK_LIVE_MAX_WAITERS at least 0"
+    )
+
 # Customer portal: how long a link sent to a customer works.
 FAIRDESK_PORTAL_LINK_DAYS = env_int("FAIRDESK_PORTAL_LINK_DAYS", 7)
 if not 1 <= FAIRDESK_PORTAL_LINK_DAYS <= 90:

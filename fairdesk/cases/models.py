@@ -163,6 +163,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["case", "sent_at"], name="message_timeline_idx"),
             models.Index(fields=["workspace", "sent_at"], name="message_period_idx"),
+            # Live updates: "newer than the cursor, in this workspace" (cases/live.py).
+            models.Index(fields=["workspace", "id"], name="message_live_idx"),
         ]
 
     def __str__(self) -> str:
@@ -210,7 +212,11 @@ class CaseEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["case", "at"], name="caseevent_timeline_idx")]
+        indexes = [
+            models.Index(fields=["case", "at"], name="caseevent_timeline_idx"),
+            # Live updates: "newer than the cursor, in this workspace" (cases/live.py).
+            models.Index(fields=["workspace", "id"], name="caseevent_live_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} on {self.case_id}"

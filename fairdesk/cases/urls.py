@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 
-from fairdesk.cases import merge_views, views
+from fairdesk.cases import live, merge_views, views
 
 urlpatterns: list[URLPattern] = [
     path("", views.queue, name="queue"),
@@ -33,6 +33,7 @@ urlpatterns: list[URLPattern] = [
         name="contact-merge-undo",
     ),
     path("attachments/<uuid:public_id>/", views.attachment, name="attachment"),
+    path("live/changes/", live.changes, name="live-changes"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
