@@ -54,7 +54,7 @@ class Command(BaseCommand):
             f"{result.db}: {hooks.sent} deliveries at {result.rate}/s — p50 {hooks.p50_ms} ms, "
             f"p99 {hooks.p99_ms} ms, max {hooks.max_ms} ms, {hooks.errors} errors; "
             f"stored {result.stored}, lost {result.lost}, duplicated {result.duplicated}; "
-            f"/healthz baseline p99 {base.p99_ms} ms (ratio {result.p99_ratio_to_baseline}); "
+            f"CRC-check baseline p99 {base.p99_ms} ms (ratio {result.p99_ratio_to_baseline}); "
             f"worker: {result.pending_after} pending at the end, all processed "
             + (
                 f"{result.drained_after_s} s later"
