@@ -4,6 +4,10 @@ Trained bundles are looked up in ``DATA_DIR/triage`` and loaded once per process
 best bundle per task, see ``fairdesk.triage.bundle.best_by_task``); every workspace's
 classifier shares them. Without bundles the fast tier runs its rules alone. Nothing is
 trained or downloaded at run time: ``fairdesk triage train`` writes the bundles.
+
+Deep-tier bundles (``DATA_DIR/triage/deep``) take over a task's head only where the deep
+extra is installed and the bundle's stored validation score beats the fast bundle's
+(``fairdesk.triage.deep_heads.with_deep_heads``); torch is imported only then.
 """
 
 import functools
@@ -16,8 +20,9 @@ from django.conf import settings
 
 from fairdesk.triage import FastTriage, NearDuplicateIndex, StaffMember, TriageResult
 from fairdesk.triage.bundle import best_by_task
+from fairdesk.triage.deep_heads import planned_tiers, with_deep_heads
 from fairdesk.triage.severity import severity_of
-from fairdesk.triage.trained import TASK_LABELS, TrainedHeads, describe_bundles, load_heads
+from fairdesk.triage.trained import TASK_LABELS, TrainedHeads, load_heads
 from fairdesk.workspaces.models import Employee, Workspace
 
 REFRESH_SECONDS = 60.0
@@ -44,16 +49,19 @@ def bundles_dir() -> Path:
 
 @functools.cache
 def trained_heads() -> TrainedHeads | None:
-    """The trained heads of this process (None: rules only), loaded on first use."""
-    return load_heads(bundles_dir())
+    """The trained heads of this process (None: rules only), loaded on first use: the fast
+    bundles, with deep heads in their place where a deep bundle scored better."""
+    return with_deep_heads(load_heads(bundles_dir()), bundles_dir())
 
 
 @functools.cache
 def models_in_use() -> dict[str, Any] | str:
-    """For ``/healthz``: the bundles the pipeline loads from the data directory (read
-    from their ``model.json`` only, so the web process loads no weights), or "rules"."""
-    found = [info for task, info in best_by_task(bundles_dir()).items() if task in TASK_LABELS]
-    return describe_bundles(found) if found else "rules"
+    """For ``/healthz``: the bundles the pipeline loads from the data directory, each with
+    its tier (read from their ``model.json`` only, so the web process loads no weights and
+    no torch), or "rules"."""
+    fast = {t: info for t, info in best_by_task(bundles_dir()).items() if t in TASK_LABELS}
+    plan = planned_tiers(bundles_dir(), fast)
+    return plan if plan["bundles"] else "rules"
 
 
 def staff_directory(workspace: Workspace) -> list[StaffMember]:

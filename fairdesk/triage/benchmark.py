@@ -106,10 +106,14 @@ def bench(
     bundles: Sequence[Path | str] = (),
     repeats: int = 3,
     baseline: bool = False,
+    encoder: Any = None,
 ) -> dict[str, Any]:
-    """Time every head together, and each head alone, on ``texts`` (one batch per run)."""
+    """Time every head together, and each head alone, on ``texts`` (one batch per run).
+    ``tier="deep"``: see :func:`bench_deep` (``encoder``: a ``deep.DeepEncoder``)."""
+    if tier == "deep":
+        return bench_deep(texts, encoder=encoder, bundles=bundles, repeats=repeats)
     if tier != "fast":
-        raise ValueError(f"tier {tier!r} is not built yet; only 'fast' is")
+        raise ValueError(f"unknown tier {tier!r}; expected 'fast' or 'deep'")
     texts = list(texts)
     loaded = [(str(path), *bundle.load(path)) for path in bundles]
     rules = FastTriage(STAFF)
@@ -140,6 +144,53 @@ def bench(
         result["baseline"] = _head(before, len(texts))
         result["speedup"] = round(before / seconds, 2) if seconds else None
     return result
+
+
+def bench_deep(
+    texts: Sequence[str],
+    *,
+    encoder: Any = None,
+    bundles: Sequence[Path | str] = (),
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """The deep tier's texts/s: tokenisation alone, and encoding with tokenisation plus every
+    given deep head (one encoding for all). Wall-clock time, best of ``repeats``: the
+    encoder uses every core (or the GPU), which CPU time of one thread would not show."""
+    from fairdesk.triage import deep, deep_heads
+
+    texts = list(texts)
+    encoder = encoder or deep.DeepEncoder()
+    heads = [deep_heads.load(path)[0] for path in bundles]
+    encoder.encode(texts[:64])  # first-call costs (thread pools, kernels) outside the timing
+
+    def together() -> None:
+        x = encoder.encode(texts)
+        for head in heads:
+            head.labels_of(head.decision(x))
+
+    tokenize = _best_wall(lambda: encoder.tokenize(texts), repeats)
+    seconds = _best_wall(together, repeats)
+    return {
+        "tier": "deep",
+        "device": encoder.device_name,
+        "dtype": str(encoder.dtype).removeprefix("torch."),
+        "max_length": encoder.max_length,
+        "batch_size": encoder.batch_size,
+        "texts": len(texts),
+        "seconds": round(seconds, 4),
+        "texts_per_s": round(rate(len(texts), seconds)),
+        "together": ["encoder", *(str(p) for p in bundles)],
+        "heads": {"tokenize": _head(tokenize, len(texts))},
+    }
+
+
+def _best_wall(work: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def _before(rules: FastTriage, models: Sequence[HashedLinearModel], texts: list[str]) -> None:

@@ -63,7 +63,8 @@ def save(
     return path
 
 
-def read_meta(path: Path | str) -> dict[str, Any]:
+def read_meta(path: Path | str, fmt: str = FORMAT) -> dict[str, Any]:
+    """``model.json`` of a bundle of format ``fmt`` (the deep tier passes its own)."""
     path = Path(path)
     try:
         meta = json.loads((path / MODEL_FILE).read_text(encoding="utf-8"))
@@ -71,8 +72,8 @@ def read_meta(path: Path | str) -> dict[str, Any]:
         raise BundleError(f"{path}: no {MODEL_FILE}; train a bundle first") from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path / MODEL_FILE}: not JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise BundleError(f"{path / MODEL_FILE}: not a {FORMAT} bundle")
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise BundleError(f"{path / MODEL_FILE}: not a {fmt} bundle")
     return meta
 
 

@@ -95,16 +95,21 @@ class TrainedHeads:
         return [HeadOutput(*row) for row in zip(*values, strict=True)]
 
     def _fields(self, task: str, scores: np.ndarray) -> dict[str, list[Any]]:
-        rename = self._names[task]
-        labels = [rename[label] for label in self._models[task].labels_of(scores)]
-        if task == "sentiment":
-            return {
-                "sentiment": labels,
-                "sentiment_score": _polarity(scores, list(rename.values())),
-            }
-        if task in ("offensive", "hate", "irony"):
-            return {task: [label == "yes" for label in labels]}
-        return {"emotion" if task == "emotion" else "support_intent": labels}
+        return head_fields(task, self._models[task].labels_of(scores), scores, self._names[task])
+
+
+def head_fields(
+    task: str, labels: Sequence[str], scores: np.ndarray, rename: Mapping[str, str]
+) -> dict[str, list[Any]]:
+    """The ``HeadOutput`` fields a head of ``task`` fills: its ``labels`` (as the bundle
+    names them, ``rename``-d to this module's names) and its ``scores``. The deep tier's
+    heads (``deep_heads.py``) fill them the same way."""
+    named = [rename[label] for label in labels]
+    if task == "sentiment":
+        return {"sentiment": named, "sentiment_score": _polarity(scores, list(rename.values()))}
+    if task in ("offensive", "hate", "irony"):
+        return {task: [label == "yes" for label in named]}
+    return {"emotion" if task == "emotion" else "support_intent": named}
 
 
 def describe_bundles(infos: Iterable[bundle.BundleInfo]) -> dict[str, Any]:

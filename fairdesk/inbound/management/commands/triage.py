@@ -7,6 +7,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fairdesk.triage import datasets
 
+TIERS = ["fast", "deep"]
+
+
+def _tier_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--tier", choices=TIERS, default="fast", help="default: fast")
+    parser.add_argument(
+        "--model-dir", type=Path, help="deep: the sentence-encoder folder (default: packaged)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="deep: texts per forward")
+
 
 def _data_arguments(parser: CommandParser) -> None:
     parser.add_argument("--task", required=True, help="e.g. sentiment, irony, banking77")
@@ -24,9 +34,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="what", required=True)
-        train = sub.add_parser("train", help="train a fast-tier bundle from labelled files")
+        train = sub.add_parser("train", help="train a bundle from labelled files")
         _data_arguments(train)
-        train.add_argument("--out", type=Path, help="default: DATA_DIR/triage/TASK")
+        _tier_arguments(train)
+        train.add_argument(
+            "--out", type=Path, help="default: DATA_DIR/triage/TASK (deep: .../triage/deep/TASK)"
+        )
+        train.add_argument(
+            "--max-rows", type=int, help="deep: train on a random sample of this many rows"
+        )
         train.add_argument("--val-text", type=Path, help="tweeteval validation texts")
         train.add_argument("--val-labels", type=Path, help="tweeteval validation labels")
         train.add_argument("--val-data", type=Path, help="banking77 / csv validation file")
@@ -37,8 +53,8 @@ class Command(BaseCommand):
         ev = sub.add_parser("eval", help="score a bundle or a predictions file")
         _data_arguments(ev)
         ev.add_argument("--predictions", type=Path, help="one predicted label per line")
-        ev.add_argument("--tier", choices=["fast"], default="fast")
-        ev.add_argument("--bundle", type=Path, help="default: DATA_DIR/triage/TASK")
+        _tier_arguments(ev)
+        ev.add_argument("--bundle", type=Path, help="default: where `train` puts it")
         ev.add_argument(
             "--carved",
             action="store_true",
@@ -46,7 +62,7 @@ class Command(BaseCommand):
         )
         ev.add_argument("--json", action="store_true")
         bench = sub.add_parser("bench", help="texts/s of the rules tier and trained bundles")
-        bench.add_argument("--tier", choices=["fast"], default="fast")
+        _tier_arguments(bench)
         bench.add_argument("--bundle", type=Path, action="append", default=[], dest="bundles")
         bench.add_argument("--texts", type=int, default=10_000, help="batch size (default 10000)")
         bench.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
@@ -68,7 +84,11 @@ class Command(BaseCommand):
         from fairdesk.triage.training import split, train_bundle
 
         task = options["task"]
+        if options.get("max_rows") is not None and options["tier"] != "deep":
+            raise CommandError("--max-rows is for --tier deep (the fast tier trains on every row)")
         default_dir = Path(settings.DATA_DIR) / "triage" / task
+        if options["tier"] == "deep":
+            default_dir = Path(settings.DATA_DIR) / "triage" / "deep" / task
         try:
             data = datasets.load(
                 options["fmt"], text=options["text"], labels=options["labels"], data=options["data"]
@@ -83,16 +103,27 @@ class Command(BaseCommand):
                         labels=options["val_labels"],
                         data=options["val_data"],
                     )
-                result: dict[str, Any] = train_bundle(task, data, out, validation=validation)
+                if options["tier"] == "deep":
+                    result: dict[str, Any] = self._train_deep(task, data, out, validation, options)
+                else:
+                    result = train_bundle(task, data, out, validation=validation)
             else:
                 if options["carved"]:
                     data = split(data)[1]
                 bundle_dir = None if options["predictions"] else options["bundle"] or default_dir
                 score = evaluate(
-                    task, data, predictions=options["predictions"], bundle_dir=bundle_dir
+                    task,
+                    data,
+                    predictions=options["predictions"],
+                    bundle_dir=bundle_dir,
+                    tier=options["tier"],
+                    encoder=self._encoder(options)
+                    if bundle_dir and options["tier"] == "deep"
+                    else None,
+                    cache_dir=Path(settings.DATA_DIR) / "triage" / "embeddings",
                 )
                 result = score.as_dict()
-        except ValueError as exc:  # DatasetError and BundleError are ValueErrors
+        except (ValueError, RuntimeError) as exc:  # Dataset/BundleError, DeepUnavailable
             raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(result))
@@ -119,13 +150,16 @@ class Command(BaseCommand):
                 bundles=options["bundles"],
                 repeats=options["repeats"],
                 baseline=options["baseline"],
+                encoder=self._encoder(options) if options["tier"] == "deep" else None,
             )
-        except ValueError as exc:  # BundleError
+        except (ValueError, RuntimeError) as exc:  # BundleError, DeepUnavailable
             raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
         self.stdout.write(f"{result['texts']} texts from {source}, tier {result['tier']}")
+        if "device" in result:
+            self.stdout.write(f"  device: {result['device']}")
         for name, head in result["heads"].items():
             self.stdout.write(f"  {name}: {head['texts_per_s']:,} texts/s ({head['seconds']} s)")
         self.stdout.write(
@@ -137,3 +171,31 @@ class Command(BaseCommand):
                 f"  before shared featurisation: {result['baseline']['texts_per_s']:,} texts/s "
                 f"(now {result['speedup']}x faster)"
             )
+
+    def _encoder(self, options: dict[str, Any]) -> Any:
+        """The deep tier's encoder (imports torch: only for --tier deep)."""
+        from fairdesk.triage.deep import DeepEncoder
+
+        return DeepEncoder(options["model_dir"], batch_size=options["batch_size"])
+
+    def _train_deep(
+        self,
+        task: str,
+        data: datasets.Dataset,
+        out: Path,
+        validation: datasets.Dataset | None,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        from fairdesk.triage import deep_heads
+        from fairdesk.triage.training import LICENCE_NOTE
+
+        return deep_heads.train_bundle(
+            task,
+            data,
+            out,
+            encoder=self._encoder(options),
+            validation=validation,
+            cache_dir=Path(settings.DATA_DIR) / "triage" / "embeddings",
+            max_rows=options["max_rows"],
+            licence=LICENCE_NOTE,
+        )
