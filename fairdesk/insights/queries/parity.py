@@ -26,7 +26,7 @@ from typing import Any
 from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Ln, Power, TruncWeek
 
-from fairdesk.cases.models import Case, Visibility
+from fairdesk.cases.models import Case, CaseStatus, Visibility
 from fairdesk.insights.comparison import (
     Comparison,
     GeometricMean,
@@ -116,7 +116,7 @@ def _log_seconds(done: Any) -> Ln:
 def _moment_rows(workspace: Workspace, start: datetime, end: datetime, dimension: str) -> Any:
     cases = Case.objects.filter(
         workspace=workspace, first_inbound_at__gte=start, first_inbound_at__lt=end
-    )
+    ).exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
     if dimension == "tier":
         cases = cases.annotate(followers=first_inbound("identity__follower_count"))
     cases = cases.annotate(

@@ -30,7 +30,7 @@ from uuid import UUID
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Left, TruncWeek
 
-from fairdesk.cases.models import Case
+from fairdesk.cases.models import Case, CaseStatus
 from fairdesk.insights.clusters import cluster_texts
 from fairdesk.insights.models import RootCause
 from fairdesk.insights.queries.expressions import first_inbound
@@ -103,7 +103,7 @@ class RootCauseReport:
 def _period_cases(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[Case]:
     return Case.objects.filter(
         workspace=workspace, first_inbound_at__gte=start, first_inbound_at__lt=end
-    )
+    ).exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
 
 
 def _earlier_case(field: str) -> Exists:
@@ -115,7 +115,9 @@ def _earlier_case(field: str) -> Exists:
             contact=OuterRef("contact"),
             first_inbound_at__gte=at - timedelta(days=REPEAT_DAYS),
             **{field: OuterRef(field)},
-        ).filter(Q(first_inbound_at__lt=at) | Q(first_inbound_at=at, id__lt=OuterRef("id")))
+        )
+        .exclude(status=CaseStatus.MERGED)
+        .filter(Q(first_inbound_at__lt=at) | Q(first_inbound_at=at, id__lt=OuterRef("id")))
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Value
 
-from fairdesk.cases.models import Case
+from fairdesk.cases.models import Case, CaseStatus
 from fairdesk.insights.queries.expressions import (
     Seconds,
     TargetsTable,
@@ -78,6 +78,7 @@ def _cases(
         Case.objects.filter(
             workspace=workspace, first_inbound_at__gte=start, first_inbound_at__lt=end
         )
+        .exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
         .annotate(done_at=resolved_at())
         .annotate(
             waited=Seconds(Value(now), F("first_inbound_at")),
