@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.fields.json import KT
 
 from fairdesk.cases.lifecycle import (
     DEADLINE_FIELDS,
@@ -129,8 +130,10 @@ class PileOnScan:
     """Pile-ons a batch joins, with the earlier messages' contacts and cases by key."""
 
     pileons: list[pileon.PileOn] = field(default_factory=list)
-    contacts: set[int] = field(default_factory=set)
+    contacts: set[int] = field(default_factory=set)  # to lock: cases of theirs get raised
     case_ids: dict[str, int] = field(default_factory=dict)
+    alerted: set[int] = field(default_factory=set)  # cases already raised for a pile-on
+    authors: dict[str, int] = field(default_factory=dict)  # earlier report key -> contact
 
 
 class BatchThreader:
@@ -261,7 +264,34 @@ class BatchThreader:
         scan = PileOnScan()
         earlier = self._recent_reports(problems, scan)
         scan.pileons = pileon.detect([*earlier, *fresh])
+        if scan.pileons:
+            self._skip_alerted(scan)
         return scan
+
+    def _skip_alerted(self, scan: PileOnScan) -> None:
+        """Drop the earlier cases already alerted for a pile-on; lock only the others' contacts.
+
+        A pile-on that goes on for an hour is re-detected by every batch; its earlier
+        cases were raised by the batch that first saw it, so only the few not yet
+        alerted are loaded and locked (not the whole crowd's contacts each time).
+        """
+        keys = {k for p in scan.pileons for k in p.keys if k in scan.case_ids}
+        scan.alerted = self._alerted({scan.case_ids[k] for k in keys})
+        scan.contacts = {scan.authors[k] for k in keys if scan.case_ids[k] not in scan.alerted}
+
+    def _alerted(self, case_ids: set[int]) -> set[int]:
+        if not case_ids:
+            return set()
+        return set(
+            CaseEvent.objects.filter(
+                workspace=self.workspace,
+                case_id__in=case_ids,
+                type=CaseEvent.Type.ESCALATED,
+                params__kind="pileon",
+            )
+            .order_by()
+            .values_list("case_id", flat=True)
+        )
 
     def _recent_reports(
         self, problems: list[pileon.Report], scan: PileOnScan
@@ -289,27 +319,30 @@ class BatchThreader:
                 "identity__contact_id",
                 "case_id",
                 "sent_at",
-                "triage",
+                # Three keys, not the whole triage document: thousands of rows per batch.
+                KT("triage__topic"),
+                "triage__signals",
+                KT("triage__intent"),
                 "duplicate_of",
             )
         )[:PILEON_MAX_RECENT]
         reports = []
-        for channel, external_id, contact_id, case_id, sent_at, triage, duplicate_of in rows:
+        for channel, external_id, contact_id, case_id, sent_at, topic, signals, intent, dup in rows:
             key = f"{channel}:{external_id}"
             reports.append(
                 pileon.Report(
                     key=key,
                     author=contact_id,
                     at=sent_at,
-                    topic=str(triage.get("topic", "other")),
-                    signals=tuple(triage.get("signals", ())),
-                    intent=str(triage.get("intent", "")),
-                    duplicate_of=duplicate_of,
+                    topic=topic or "other",
+                    signals=tuple(signals or ()),
+                    intent=intent or "",
+                    duplicate_of=dup,
                 )
             )
-            scan.contacts.add(contact_id)
             if case_id is not None:
                 scan.case_ids[key] = case_id
+                scan.authors[key] = contact_id
         return reports
 
     def _raise_pileons(
@@ -325,17 +358,13 @@ class BatchThreader:
         pile-on that goes on for hours raises each case once.
         """
         wanted = {scan.case_ids[k] for p in scan.pileons for k in p.keys if k in scan.case_ids}
-        missing = wanted - known.keys()
+        # Alerted before this batch locked their contacts, or by a worker that held the
+        # lock in between (checked again now that this batch holds it): append-only, so
+        # a case seen alerted stays alerted.
+        alerted = scan.alerted | self._alerted(wanted - scan.alerted)
+        missing = wanted - alerted - known.keys()
         if missing:
             known = {**known, **self._open_cases_by_id(missing)}
-        alerted = set(
-            CaseEvent.objects.filter(
-                workspace=self.workspace,
-                case_id__in=wanted,
-                type=CaseEvent.Type.ESCALATED,
-                params__kind="pileon",
-            ).values_list("case_id", flat=True)
-        )
         teams = {team.pk: team.name for team in self.teams}
         done: set[int] = set()
         for found in scan.pileons:

@@ -182,3 +182,28 @@ def test_closed_cases_are_not_reopened_by_a_pileon(workspace: Workspace, ingest:
         ("C4", "high"),
     ]
     assert Case.objects.get(workspace=workspace, contact__display_name="C0").status == "closed"
+
+
+def test_an_ongoing_pileon_locks_only_the_customers_it_still_has_to_raise(
+    workspace: Workspace, ingest: Ingest, monkeypatch: Any
+) -> None:
+    # Every later batch re-detects the pile-on; the crowd already raised is neither
+    # locked nor loaded again (that was a thousand rows a batch in a viral burst).
+    from fairdesk.inbound import threading
+
+    ingest(workspace, customers(0, 5))
+    locked: list[set[int]] = []
+    real = threading.lock_contacts
+    monkeypatch.setattr(
+        threading, "lock_contacts", lambda ids: locked.append(set(ids)) or real(ids)
+    )
+    ingest(workspace, customers(5, 7))
+    newcomers = set(
+        Case.objects.filter(
+            workspace=workspace, contact__display_name__in=["C5", "C6"]
+        ).values_list("contact_id", flat=True)
+    )
+    assert locked == [newcomers]
+    assert severities(workspace) == [(f"C{i}", "high") for i in range(7)]
+    alerts = pileon_events(workspace, CaseEvent.Type.ESCALATED)
+    assert sorted(name for name, _ in alerts) == [f"C{i}" for i in range(7)]
