@@ -10,14 +10,16 @@ the same in every language. Every word of the query must occur in the same messa
 last one may be a prefix, so results appear while the agent is still typing.
 
 Handles and names are matched as a case-insensitive substring of the contact's name,
-an identity's handle or display name ("@dana" finds "@dana_k").
+an identity's handle or display name ("@dana" finds "@dana_k"). On PostgreSQL, pg_trgm
+GIN indexes on ``UPPER(col::text)`` (migration ``contacts/0003``) serve exactly the
+``UPPER(col::text) LIKE UPPER('%…%')`` that Django's ``icontains`` writes; keep
+``icontains`` here or change the indexes with it.
 
 Known limits: a word found in a large share of all messages is looked up in the newest
-:data:`TEXT_WINDOW` matching messages only. Names and handles have no trigram index
-(their tables belong to ``contacts``), so that part scans the workspace's contacts; a
-``gin (upper(col::text) gin_trgm_ops)`` index on those columns serves Django's
-``icontains`` as it is. On SQLite, name matching folds ASCII letters only ("élodie"
-does not find "Élodie" by name; the message index folds case and accents).
+:data:`TEXT_WINDOW` matching messages only. A name query shorter than three characters
+has no trigram to look up and reads the whole trigram index. SQLite has no trigram
+index: there name matching scans the workspace's contacts and folds ASCII letters only
+("élodie" does not find "Élodie" by name; the message index folds case and accents).
 
 User input never reaches the query syntax: it is cut into word tokens (letters and
 digits), each bound as a parameter and quoted for the engine, so SQL and full-text

@@ -62,6 +62,18 @@ def update_article(
     return _save_article(article, title=title, body=body, tags=tags, published=published)
 
 
+def delete_canned_reply(*, agent: Agent, canned: CannedReply) -> None:
+    """Remove a canned reply. Replies already sent from it keep their own text."""
+    _require_editor(agent, canned.workspace_id)
+    canned.delete()
+
+
+def delete_article(*, agent: Agent, article: Article) -> None:
+    """Remove an article; its public address answers 404 from then on."""
+    _require_editor(agent, article.workspace_id)
+    article.delete()
+
+
 def _require_editor(agent: Agent, workspace_id: int | None = None) -> None:
     if not agent.is_supervisor:
         raise PermissionDenied("Only supervisors and admins edit canned replies and articles.")
@@ -112,6 +124,7 @@ def _save_unique(row: CannedReply | Article, taken: str) -> None:
 def clean_title(value: str, limit: int) -> str:
     """One line, whitespace collapsed; refused when empty or longer than ``limit``."""
     title = placeholders.one_line(value, None)
+    _refuse_surrogates(title)
     if not title:
         raise KnowledgeInvalid("Give it a title.")
     if len(title) > limit:
@@ -129,6 +142,7 @@ def clean_body(value: str, limit: int) -> str:
         raise KnowledgeInvalid(f"The text can be at most {limit:,} characters.")
     if any(unicodedata.category(char) == "Cc" and char not in "\t\n" for char in body):
         raise KnowledgeInvalid("The text holds control characters; paste it as plain text.")
+    _refuse_surrogates(body)
     return body
 
 
@@ -136,8 +150,16 @@ def clean_tags(value: str) -> str:
     """Comma-separated tags, lower-cased, one line each, duplicates dropped."""
     tags = [placeholders.one_line(tag, None).lower() for tag in (value or "").split(",")]
     kept = list(dict.fromkeys(tag for tag in tags if tag))
+    _refuse_surrogates("".join(kept))
     if len(kept) > MAX_TAGS:
         raise KnowledgeInvalid(f"Use at most {MAX_TAGS} tags.")
     if any(len(tag) > MAX_TAG_CHARS for tag in kept):
         raise KnowledgeInvalid(f"A tag can be at most {MAX_TAG_CHARS} characters.")
     return ", ".join(kept)
+
+
+def _refuse_surrogates(text: str) -> None:
+    """A lone UTF-16 surrogate (JSON allows ``"\\ud800"``) is not a character: no
+    database can store it as UTF-8, so it is refused here rather than failing there."""
+    if any(unicodedata.category(char) == "Cs" for char in text):
+        raise KnowledgeInvalid("The text holds an invalid character; paste it as plain text.")
