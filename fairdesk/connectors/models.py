@@ -90,3 +90,59 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.window_start:%Y-%m-%d %H:%M}: {self.hits}"
+
+
+class AttachmentFetch(models.Model):
+    """A file that came with a message as a link, to be downloaded by the media worker
+    (``fairdesk media``) through the SSRF-safe fetcher, never while acknowledging.
+
+    One row per (message, position), so processing a message again adds nothing. It ends
+    ``done`` (an ``Attachment`` row holds the file) or ``failed`` (``error`` says why and
+    an ``Attachment`` note says "could not fetch"); transient failures are retried a few
+    times with a growing wait, never forever.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    channel = models.CharField(max_length=30)
+    message_external_id = models.CharField(max_length=200)
+    position = models.PositiveSmallIntegerField()
+    url = models.TextField()
+    kind = models.CharField(max_length=30, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    available_at = models.DateTimeField()
+    claim_token = models.CharField(max_length=40, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "channel", "message_external_id", "position"],
+                name="attachmentfetch_unique_position",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                name="attachmentfetch_pending_idx",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="attachmentfetch_claimed_idx",
+                condition=models.Q(status="processing"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.message_external_id}#{self.position} ({self.status})"

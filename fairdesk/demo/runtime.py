@@ -12,6 +12,7 @@ from types import FrameType
 
 from django.db import connections
 
+from fairdesk.connectors.media import fetch_due
 from fairdesk.connectors.polling import poll_all
 from fairdesk.followthrough.tasks import run_followthrough
 from fairdesk.inbound.pipeline import StopFlag, run_forever
@@ -67,6 +68,15 @@ def followthrough_loop(stop: StopFlag, *, every: float = FOLLOWTHROUGH_EVERY_S) 
         stop.wait(every)
 
 
+def media_loop(stop: StopFlag, *, idle_sleep: float = 2.0) -> None:
+    """Files that came as links (Messenger/Instagram attachments), through the SSRF-safe
+    fetcher: in the demo a stand-in's loopback link is refused and shown as such."""
+    while not stop.requested:
+        outcome = fetch_due()
+        if outcome.done + outcome.failed + outcome.retried == 0:
+            stop.wait(idle_sleep)
+
+
 def pipeline_loop(stop: StopFlag) -> None:
     run_forever(stop=stop)
 
@@ -87,6 +97,7 @@ def worker_loops(stop: StopFlag) -> dict[str, Callable[[], None]]:
         "sender": lambda: sender_loop(stop),
         "poller": lambda: poller_loop(stop),
         "followthrough": lambda: followthrough_loop(stop),
+        "media": lambda: media_loop(stop),
     }
 
 

@@ -26,6 +26,7 @@ MAX_TEXT_CHARS = 20_000
 
 ShortText = Annotated[str, StringConstraints(max_length=320, strip_whitespace=True)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+MAX_ATTACHMENT_LINKS = 10
 
 
 class Author(BaseModel):
@@ -44,6 +45,16 @@ class Author(BaseModel):
         return "" if value is None else value
 
 
+class AttachmentLink(BaseModel):
+    """A file that came with a message as a link (Meta's ``payload.url``): fetched later,
+    by the media worker, through the SSRF-safe fetcher, never while acknowledging."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+    kind: Annotated[str, StringConstraints(max_length=30, strip_whitespace=True)] = ""
+
+
 class InterchangeMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -59,6 +70,10 @@ class InterchangeMessage(BaseModel):
     entitlement: Literal["standard", "premium"] | None = None
     # Channels with a subject line (e-mail): the subject of a case this message opens.
     subject: ShortText | None = None
+    # Outbound private messages (a platform's echo of a DM): whom it went to, on the same
+    # channel. Lets the echo of a private reply link the customer's new DM identity.
+    recipient: ExternalId | None = None
+    attachments: list[AttachmentLink] = Field(default_factory=list, max_length=MAX_ATTACHMENT_LINKS)
 
     @field_validator("channel")
     @classmethod
@@ -81,10 +96,14 @@ class InterchangeMessage(BaseModel):
 
     @model_serializer(mode="wrap")
     def omit_absent_subject(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Records of channels without subjects serialise exactly as before it existed."""
+        """Records without a subject, recipient or attachment links serialise exactly as
+        before those fields existed."""
         data: dict[str, Any] = handler(self)
-        if data.get("subject") is None:
-            data.pop("subject", None)
+        for optional in ("subject", "recipient"):
+            if data.get(optional) is None:
+                data.pop(optional, None)
+        if not data.get("attachments"):
+            data.pop("attachments", None)
         return data
 
 

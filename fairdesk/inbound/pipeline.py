@@ -21,6 +21,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from fairdesk.connectors import media
 from fairdesk.inbound import claims
 from fairdesk.inbound.interchange import InterchangeMessage
 from fairdesk.inbound.models import InboundEvent
@@ -182,6 +183,11 @@ def persist(
         threader = BatchThreader(workspace=workspace, now=now)
         result = threader.thread(parsed, events)
         threader.save(result)
+        waiting = set(result.deferred)
+        media.enqueue(
+            workspace=workspace,
+            messages=[p.message for p in parsed if p.event_id not in waiting and not p.spam],
+        )
         if result.deferred:
             claims.release_done(
                 InboundEvent,

@@ -113,7 +113,10 @@ def assign_lanes(
             parent_key = (channel, parent)
             lanes[key] = lanes.get(parent_key, stored.get(parent_key, lane_of(channel, parent)))
         else:
-            lanes[key] = lane_of(channel, record["author"]["external_id"])
+            # An echo of a private message follows its recipient: the customer's own
+            # answers in that thread are then processed after it, never before.
+            person = record.get("recipient") or record["author"]["external_id"]
+            lanes[key] = lane_of(channel, person)
     return lanes
 
 

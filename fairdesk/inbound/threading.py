@@ -39,6 +39,7 @@ from fairdesk.inbound.bulk_writes import (
     insert_values,
     update_rows,
 )
+from fairdesk.inbound.echoes import fold_echoes
 from fairdesk.inbound.events import (
     acknowledge_security_report,
     case_opened,
@@ -173,6 +174,7 @@ class BatchThreader:
             if reference_ids
             else {}
         )
+        folds = fold_echoes(self.workspace, parsed)  # before identities: it links some
         identities = IdentityResolver(self.workspace).resolve(parsed, referenced)
         scan = self._scan_pileons(parsed, identities)
         lock_contacts([*(i.contact_id for i in identities.values()), *scan.contacts])
@@ -199,6 +201,11 @@ class BatchThreader:
                 elif parents.get(parent_key):
                     parent = cases.get(parents[parent_key] or 0)
             if msg.direction == "outbound":
+                if item.event_id in folds.folded:
+                    continue  # the platform's echo of a reply we stored: that message
+                if folds.waits(item, events[item.event_id].attempts, MAX_DEFERRALS):
+                    result.deferred.append(item.event_id)
+                    continue
                 if (
                     msg.in_reply_to
                     and parent is None

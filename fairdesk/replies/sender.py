@@ -34,6 +34,7 @@ from fairdesk.connectors.base import Connector, PermanentSendError, RateLimited
 from fairdesk.connectors.models import Channel
 from fairdesk.connectors.queries import sending_account
 from fairdesk.inbound.claims import LostClaim, claim, reclaim_expired, release_done
+from fairdesk.inbound.echoes import echoed_on
 from fairdesk.portal.services import redact_delivered
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.replies.outbound import build_request
@@ -187,10 +188,11 @@ def _commit_sent(*, outbox: OutboxMessage, token: str, external_id: str) -> None
             },
         )
         # The platform's echo of this very reply (a webhook can beat this commit) was
-        # stored as its own outbound message: ours is the one that stays.
+        # stored as its own outbound message, on this channel or on the one the platform
+        # echoes it on (a Facebook private reply comes back on Messenger): ours stays.
         Message.objects.filter(
             workspace_id=outbox.workspace_id,
-            channel=outbox.message.channel,
+            channel__in=echoed_on(outbox.message.channel),
             external_id=external_id,
             direction=Direction.OUTBOUND,
         ).exclude(pk=outbox.message_id).delete()

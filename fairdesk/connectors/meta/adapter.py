@@ -12,16 +12,20 @@ Instagram comments). Every value is hostile input; each record returned has pass
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from fairdesk.connectors.payloads import PayloadError, interchange, objects
+from fairdesk.inbound.interchange import MAX_ATTACHMENT_LINKS
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Page feed items that are something a person wrote: comments, and posts on the Page,
 # which Meta announces by kind (a text post is "status", a photo post "photo", …).
 FEED_ITEMS = frozenset({"comment", "post", "status", "photo", "video", "share", "link"})
 MAX_CHALLENGE_CHARS = 200
+MAX_LINK_CHARS = 2000
+LINK = re.compile(r"https?://\S+")
 
 
 def verify_subscription(configured_token: str, mode: str, token: str) -> bool:
@@ -147,18 +151,45 @@ def _dm_record(
     reply_to = (message.get("reply_to") or {}).get("mid")
     if reply_to is not None and kind != "page":
         reply_to = "dm-" + str(reply_to)
-    return _record(
+    outbound = bool(message.get("is_echo")) or sender == account
+    record = _record(
         channel="messenger" if kind == "page" else "instagram",
         # Instagram comments and DMs share the "instagram" channel: keep DM ids apart.
         external_id=mid if kind == "page" else "dm-" + mid,
         author_id=sender,
-        outbound=bool(message.get("is_echo")) or sender == account,
+        outbound=outbound,
         brand=brand,
         visibility="private",
         created=timestamp(event["timestamp"]),
         text=str(text),
         in_reply_to=None if reply_to is None else str(reply_to),
     )
+    recipient = event.get("recipient")
+    if outbound and isinstance(recipient, dict) and recipient.get("id"):
+        # Whom the Page wrote to: for the echo of a private reply to a comment, the only
+        # place Meta names the commenter's Messenger id (PSID), where they will answer.
+        record["recipient"] = str(recipient["id"])
+    links = attachment_links(message)
+    if links:
+        record["attachments"] = links
+    return record
+
+
+def attachment_links(message: dict[str, Any]) -> list[dict[str, str]]:
+    """``message.attachments[].payload.url`` of a Messenger or Instagram DM (images,
+    video, audio, files), for the media worker to fetch. Only http(s) links are kept, at
+    most ten; anything else (a sticker id, a location, a malformed value) is left out."""
+    links: list[dict[str, str]] = []
+    for attachment in objects(message, "attachments"):
+        payload = attachment.get("payload")
+        url = payload.get("url") if isinstance(payload, dict) else None
+        if not isinstance(url, str) or len(url) > MAX_LINK_CHARS:
+            continue
+        if not LINK.fullmatch(url):
+            continue
+        kind = attachment.get("type")
+        links.append({"url": url, "kind": kind[:30] if isinstance(kind, str) else ""})
+    return links[:MAX_ATTACHMENT_LINKS]
 
 
 def _feed_record(value: dict[str, Any], *, account: str, brand: str | None) -> dict[str, Any]:

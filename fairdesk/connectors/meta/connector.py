@@ -31,7 +31,9 @@ The Page access token is sent as ``Authorization: Bearer`` (never in a URL), wit
 ``appsecret_proof`` (HMAC-SHA256 of the token keyed with the app secret) when the channel
 has an app secret, as Meta recommends. External ids take the webhook parser's form
 (``adapter.py``): comment and message ids as Meta gives them, Instagram DM ids prefixed
-``dm-``, so the echo of a reply de-duplicates against the reply itself.
+``dm-``, so the echo of a reply de-duplicates against the reply itself. A Facebook private
+reply is stored on "facebook" but echoed on "messenger": the pipeline folds that echo onto
+it and links the echo's recipient (the PSID) to the customer (``inbound/echoes.py``).
 """
 
 import hashlib

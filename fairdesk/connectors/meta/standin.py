@@ -58,6 +58,9 @@ class Comment:
     created_time: datetime
     instagram: bool = False
     private_reply: str = ""  # the conversation a private reply to it started
+    # The commenter's page-scoped Messenger id (PSID), which Meta does not promise to
+    # equal their id in the feed; a private reply starts the conversation with it.
+    messenger_id: str = ""
 
     def as_graph(self) -> dict[str, Any]:
         author: dict[str, str] = {"id": self.author_id}
@@ -120,12 +123,21 @@ class MetaStandIn(StandIn):
             self.posts[post_id] = post_id.split("_", 1)[0]
 
     def seed_comment(
-        self, comment_id: str, *, parent: str, author_id: str, author_name: str, text: str
+        self,
+        comment_id: str,
+        *,
+        parent: str,
+        author_id: str,
+        author_name: str,
+        text: str,
+        messenger_id: str = "",
     ) -> Comment:
-        """A comment on a seeded post or comment of a Page, as its webhook announced it."""
+        """A comment on a seeded post or comment of a Page, as its webhook announced it;
+        ``messenger_id`` is the commenter's PSID (default: the same id)."""
         with self.lock:
             page_id = self._owner(parent)
             comment = Comment(comment_id, page_id, parent, author_id, author_name, text, _now())
+            comment.messenger_id = messenger_id
             self.comments[comment_id] = comment
         return comment
 
@@ -352,7 +364,7 @@ class MetaStandIn(StandIn):
             author = target  # a visitor post: the stand-in keys its author by the post
             comment = None
         elif comment is not None and comment.page_id == page.page_id:
-            author = comment.author_id
+            author = comment.messenger_id or comment.author_id
         else:
             raise _unsupported("POST", target)
         if target in self.privately_answered:
@@ -400,6 +412,25 @@ class MetaStandIn(StandIn):
         change = {"field": "feed", "value": value}
         entry = {"id": comment.page_id, "time": value["created_time"], "changes": [change]}
         return {"object": "page", "entry": [entry]}
+
+    def message_webhook(self, page_id: str, user_id: str, mid: str) -> dict[str, Any]:
+        """The ``messages`` webhook for a message the person sent the Page."""
+        with self.lock:
+            conversation = self.conversations[(page_id, user_id)]
+            sent = next(m for m in conversation.messages if m["id"] == mid)
+        at = datetime.strptime(sent["created_time"], "%Y-%m-%dT%H:%M:%S%z")
+        millis = int(at.timestamp()) * 1000
+        own = page_id
+        if conversation.platform == "instagram":
+            own = self.pages[page_id].instagram_account_id
+        event = {
+            "sender": {"id": user_id},
+            "recipient": {"id": own},
+            "timestamp": millis,
+            "message": {"mid": mid, "text": sent["message"]},
+        }
+        kind = "instagram" if conversation.platform == "instagram" else "page"
+        return {"object": kind, "entry": [{"id": own, "time": millis, "messaging": [event]}]}
 
     def echo_webhook(self, page_id: str, user_id: str, mid: str) -> dict[str, Any]:
         """The ``message_echoes`` webhook for a message the Page sent."""

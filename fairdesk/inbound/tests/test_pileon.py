@@ -194,9 +194,12 @@ def test_an_ongoing_pileon_locks_only_the_customers_it_still_has_to_raise(
     ingest(workspace, customers(0, 5))
     locked: list[set[int]] = []
     real = threading.lock_contacts
-    monkeypatch.setattr(
-        threading, "lock_contacts", lambda ids: locked.append(set(ids)) or real(ids)
-    )
+
+    def spy(ids: Any) -> None:
+        locked.append(set(ids))
+        real(ids)
+
+    monkeypatch.setattr(threading, "lock_contacts", spy)
     ingest(workspace, customers(5, 7))
     newcomers = set(
         Case.objects.filter(
