@@ -237,3 +237,10 @@ if not 1 <= FAIRDESK_LIVE_WAIT_SECONDS <= 120 or FAIRDESK_LIVE_MAX_WAITERS < 0:
 FAIRDESK_PORTAL_LINK_DAYS = env_int("FAIRDESK_PORTAL_LINK_DAYS", 7)
 if not 1 <= FAIRDESK_PORTAL_LINK_DAYS <= 90:
     raise ImproperlyConfigured("FAIRDESK_PORTAL_LINK_DAYS must be between 1 and 90")
+# Files a customer attaches to a portal reply: at most this many bytes each, this many files.
+FAIRDESK_PORTAL_UPLOAD_MAX_BYTES = env_int("FAIRDESK_PORTAL_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+FAIRDESK_PORTAL_UPLOAD_MAX_FILES = env_int("FAIRDESK_PORTAL_UPLOAD_MAX_FILES", 5)
+if not 1024 <= FAIRDESK_PORTAL_UPLOAD_MAX_BYTES <= 100 * 1024 * 1024:
+    raise ImproperlyConfigured("FAIRDESK_PORTAL_UPLOAD_MAX_BYTES must be 1 KiB to 100 MiB")
+if not 1 <= FAIRDESK_PORTAL_UPLOAD_MAX_FILES <= 20:
+    raise ImproperlyConfigured("FAIRDESK_PORTAL_UPLOAD_MAX_FILES must be between 1 and 20")

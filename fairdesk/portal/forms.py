@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 
+from fairdesk.portal import uploads
 from fairdesk.portal.credentials import CODE_DIGITS
 from fairdesk.portal.satisfaction import MAX_COMMENT_CHARS
 from fairdesk.portal.services import MAX_NOTE_CHARS
@@ -72,17 +74,72 @@ class CodeForm(forms.Form):
         return code
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class FilesField(forms.FileField):
+    """Any number of files from one ``<input type=file multiple>``: each checked by
+    ``uploads.accept`` (size, kind from the content, safe name), then the count."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"multiple": True, "accept": uploads.ACCEPT})
+        )
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[uploads.Upload]:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if len(files) > uploads.max_files():
+            raise forms.ValidationError(
+                f"You can attach at most {uploads.max_files()} files to one message."
+            )
+        accepted: list[uploads.Upload] = []
+        errors: list[str] = []
+        for file in files:
+            try:
+                accepted.append(_accept(file))
+            except uploads.UploadRefused as refused:
+                errors.append(str(refused))
+        if errors:
+            raise forms.ValidationError(errors)
+        return accepted
+
+
+def _accept(file: UploadedFile) -> uploads.Upload:
+    """A file over the limit is refused unread."""
+    name = file.name or ""
+    if file.size is not None and file.size > uploads.max_bytes():
+        raise uploads.UploadRefused(uploads.too_large(name, file.size))
+    return uploads.accept(name, file.read())
+
+
 class PortalReplyForm(forms.Form):
+    """A private reply: text, files, or both. An attachment-only reply is filed with
+    the text ``services.FILES_ONLY_TEXT``."""
+
     text = forms.CharField(
         label="Your message",
+        required=False,
         max_length=MAX_REPLY_CHARS,
         widget=forms.Textarea(attrs={"rows": 5, "maxlength": MAX_REPLY_CHARS}),
+    )
+    attachments = FilesField(
+        label="Attach files (optional)",
+        help_text="Photos (PNG, JPEG, GIF, WebP), PDF or plain text.",
     )
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
 
     @classmethod
     def fresh(cls) -> "PortalReplyForm":
         return cls(initial={"idempotency_key": uuid.uuid4()})
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        empty = not (cleaned.get("text") or "").strip() and not cleaned.get("attachments")
+        if empty and not self.has_error("attachments"):
+            raise forms.ValidationError("Write a message or attach a file before sending.")
+        return cleaned
 
 
 class CsatForm(forms.Form):

@@ -17,6 +17,7 @@ starts then, on that case, on the same terms as every channel.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,7 +43,7 @@ from fairdesk.contacts.models import ContactIdentity
 from fairdesk.inbound.events import rerouted, severity_changed
 from fairdesk.inbound.identities import lock_contacts
 from fairdesk.inbound.triage_cache import triage_for_workspace
-from fairdesk.portal import credentials, events
+from fairdesk.portal import credentials, events, uploads
 from fairdesk.portal.models import CsatResponse, PortalChallenge, PortalLink, PortalSession
 from fairdesk.portal.queries import verification_routes
 from fairdesk.portal.satisfaction import MAX_COMMENT_CHARS, save_answer
@@ -69,6 +70,7 @@ CODES_PER_LINK = Limit("portal-code", hits=5, window=timedelta(hours=1))
 SESSION_TTL = timedelta(hours=12)
 REMOVED_LINK = "[link removed from our records once delivered]"
 REMOVED_CODE = "[code removed from our records once delivered]"
+FILES_ONLY_TEXT = "[Files attached, no message]"
 
 
 class PortalInvalid(ValueError):
@@ -449,15 +451,32 @@ def end_session(*, session: PortalSession) -> None:
 # --- the customer's case -----------------------------------------------------------------
 
 
-def post_reply(*, session: PortalSession, case: Case, text: str, key: str) -> Message:
+def post_reply(
+    *,
+    session: PortalSession,
+    case: Case,
+    text: str,
+    key: str,
+    files: Sequence[uploads.Upload] = (),
+) -> Message:
     """File the customer's private reply on ``case`` (see the module doc for why not
-    through the pipeline). The same ``key`` again returns the message already filed."""
+    through the pipeline), with ``files`` (from ``uploads.accept``) as its attachments;
+    a reply of files only gets the text ``FILES_ONLY_TEXT``. The same ``key`` again
+    returns the message already filed, with the files it was filed with.
+
+    Raises PermissionDenied (not the session contact's case) or PortalInvalid, with
+    nothing written: no message, no attachment, no file."""
     _check_own(session, case)
     body = (text or "").strip()
-    if not body:
-        raise PortalInvalid("Write a message before sending.")
+    if not body and not files:
+        raise PortalInvalid("Write a message or attach a file before sending.")
     if len(body) > MAX_REPLY_CHARS:
         raise PortalInvalid(f"A message can be at most {MAX_REPLY_CHARS:,} characters.")
+    try:
+        uploads.check(files)
+    except uploads.UploadRefused as refused:
+        raise PortalInvalid(str(refused)) from refused
+    body = body or FILES_ONLY_TEXT
     if session.identity is None:
         raise PortalInvalid("Please confirm it is you again: open your link and ask for a code.")
     external_id = f"portal-{key}"
@@ -467,7 +486,7 @@ def post_reply(*, session: PortalSession, case: Case, text: str, key: str) -> Me
     triage = triage_for_workspace(case.workspace).classifier.classify([body])[0]
     try:
         with transaction.atomic():
-            return _file_reply(session, case, body, external_id, triage)
+            return _file_reply(session, case, body, external_id, triage, files)
     except IntegrityError:  # the same form, posted twice at once
         existing = _filed(case, external_id)
         if existing is None:
@@ -490,7 +509,12 @@ def _filed(case: Case, external_id: str) -> Message | None:
 
 
 def _file_reply(
-    session: PortalSession, case: Case, body: str, external_id: str, triage: TriageResult
+    session: PortalSession,
+    case: Case,
+    body: str,
+    external_id: str,
+    triage: TriageResult,
+    files: Sequence[uploads.Upload],
 ) -> Message:
     now = timezone.now()
     lock_contacts([case.contact_id])  # the pipeline's lock order: contact, then case
@@ -513,14 +537,17 @@ def _file_reply(
         stance=triage.stance,
         triage=triage.to_dict(),
     )
-    events = _apply_reply(locked, triage, at=now)
-    events.append(
-        CaseEvent(
-            type=CaseEvent.Type.MESSAGE_RECEIVED,
-            params={"message_id": message.pk, "channel": CHANNEL},
-            at=now,
-        )
+    uploads.store(
+        workspace_id=locked.workspace_id,
+        channel=CHANNEL,
+        message_external_id=external_id,
+        files=files,
     )
+    events = _apply_reply(locked, triage, at=now)
+    params: dict[str, object] = {"message_id": message.pk, "channel": CHANNEL}
+    if files:
+        params["attachments"] = len(files)
+    events.append(CaseEvent(type=CaseEvent.Type.MESSAGE_RECEIVED, params=params, at=now))
     for event in events:
         event.workspace_id = locked.workspace_id
         event.case = locked

@@ -28,7 +28,7 @@ from fairdesk.cases.access import agent_required
 from fairdesk.cases.models import Case
 from fairdesk.cases.queries import case_for
 from fairdesk.connectors.webform.ratelimit import Throttled
-from fairdesk.portal import oauth, queries, services
+from fairdesk.portal import oauth, queries, services, uploads
 from fairdesk.portal.forms import CodeForm, CsatForm, PortalReplyForm, RouteForm, SendLinkForm
 from fairdesk.portal.models import PortalLink, PortalSession
 from fairdesk.replies.services import ReplyInvalid, ToneBlocked
@@ -288,6 +288,8 @@ def _case_page(
         "steps": queries.work_steps(case),
         "csat": queries.csat_of(case),
         "reply_form": reply_form or PortalReplyForm.fresh(),
+        "upload_max_files": uploads.max_files(),
+        "upload_max_bytes": uploads.max_bytes(),
         "csat_form": csat_form or CsatForm(),
         "error": error,
     }
@@ -298,7 +300,7 @@ def _case_page(
 @customer_required
 def reply(request: HttpRequest, public_id: uuid.UUID, *, session: PortalSession) -> HttpResponse:
     case = queries.portal_case(session=session, public_id=public_id)
-    form = PortalReplyForm(request.POST)
+    form = PortalReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _case_page(request, session, case, status=422, reply_form=form)
     try:
@@ -307,6 +309,7 @@ def reply(request: HttpRequest, public_id: uuid.UUID, *, session: PortalSession)
             case=case,
             text=form.cleaned_data["text"],
             key=str(form.cleaned_data["idempotency_key"]),
+            files=form.cleaned_data["attachments"],
         )
     except services.PortalInvalid as error:
         return _case_page(request, session, case, status=422, reply_form=form, error=str(error))

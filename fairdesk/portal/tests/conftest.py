@@ -6,7 +6,9 @@ from the queued outbound messages, exactly where the customer would read them.
 """
 
 import re
+import struct
 import uuid
+import zlib
 from dataclasses import dataclass
 
 import pytest
@@ -111,3 +113,21 @@ def sign_in(client: Client, customer: Customer, agent: Agent) -> PortalLink:
 
 def case_url(customer: Customer) -> str:
     return reverse("portal:case", args=[customer.workspace.slug, customer.case.public_id])
+
+
+def tiny_png() -> bytes:
+    """A real one-pixel PNG (signature, IHDR, IDAT, IEND with their CRCs)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -1,10 +1,12 @@
 """End to end in headless Chromium: the agent sends a portal link from the case page;
 the customer opens it, proves who they are with the code sent by DM, sees their case
-and writes privately. Codes and links are read from the queued outbound messages,
+and writes privately with a photo attached, which the agent then sees and downloads on
+the case page. Codes and links are read from the queued outbound messages,
 where the customer's platform would deliver them."""
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,16 @@ from typing import Any
 import pytest
 
 from conftest import PASSWORD
+from fairdesk.cases.live import WATCH
 from fairdesk.cases.models import Message
 from fairdesk.portal.models import PortalChallenge, PortalLink
-from fairdesk.portal.tests.conftest import CODE, Customer
+from fairdesk.portal.tests.conftest import CODE, Customer, tiny_png
 from fairdesk.workspaces.models import Agent
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, expect, sync_playwright
 
+PNG = tiny_png()
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -38,7 +42,19 @@ def static_dirs(settings: Any) -> None:
 
 
 @pytest.fixture
-def browser() -> Iterator[Browser]:
+def quick_watch(settings: Any) -> Iterator[None]:
+    """The agent's case page long-polls for changes: short waits, and the live watcher
+    thread ended before the test database goes (as in cases' live browser test)."""
+    settings.FAIRDESK_LIVE_STEP_SECONDS = 0.05
+    settings.FAIRDESK_LIVE_LINGER_SECONDS = 0
+    yield
+    for _ in range(3):  # a poll sent just before the browser closed may start a new wait
+        WATCH.join(timeout=15)
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def browser(quick_watch: None) -> Iterator[Browser]:
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -91,8 +107,20 @@ def test_customer_continues_their_case_privately_in_the_portal(
     customer.get_by_role("link", name=dana.case.reference).click()
     expect(customer.locator(".timeline")).to_contain_text("Dana: dryer broken")
     customer.get_by_label("Your message").fill("The label says <b>model 7</b>")
+    customer.get_by_label("Attach files (optional)").set_input_files(
+        {"name": "label.png", "mimeType": "image/png", "buffer": PNG}
+    )
     customer.get_by_role("button", name="Send").click()
     expect(customer.get_by_role("status")).to_contain_text("your message is on your case")
     expect(customer.locator(".timeline")).to_contain_text("The label says <b>model 7</b>")
+    expect(customer.locator(".timeline").get_by_role("link", name="label.png")).to_be_visible()
     assert "Bob" not in customer.content()
     assert errors == []
+
+    agent_page.reload()
+    file_link = agent_page.get_by_role("link", name="label.png")
+    expect(file_link).to_be_visible()
+    with agent_page.expect_download() as download:
+        file_link.click()
+    assert download.value.suggested_filename == "label.png"
+    assert Path(download.value.path()).read_bytes() == PNG
