@@ -83,6 +83,8 @@ class Case(models.Model):
                 condition=Q(status__in=["new", "open", "pending_customer", "pending_internal"]),
             ),
             models.Index(fields=["workspace", "first_inbound_at"], name="case_period_idx"),
+            # Insights rollups: which cases changed since the last refresh (insights/rollups.py).
+            models.Index(fields=["workspace", "updated_at"], name="case_changed_idx"),
             # The "waiting on customer" view: outside the queue index, same order.
             models.Index(
                 fields=["workspace", "escalation_at", "id"],

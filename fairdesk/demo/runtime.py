@@ -16,6 +16,7 @@ from fairdesk.connectors.media import fetch_due
 from fairdesk.connectors.polling import poll_all
 from fairdesk.followthrough.tasks import run_followthrough
 from fairdesk.inbound.pipeline import StopFlag, run_forever
+from fairdesk.insights.rollups import refresh_all as refresh_insights
 from fairdesk.replies.sender import send_pending
 from fairdesk.routing.services import sweep as routing_sweep
 
@@ -68,6 +69,16 @@ def followthrough_loop(stop: StopFlag, *, every: float = FOLLOWTHROUGH_EVERY_S) 
         stop.wait(every)
 
 
+INSIGHTS_EVERY_S = 60.0
+
+
+def insights_loop(stop: StopFlag, *, every: float = INSIGHTS_EVERY_S) -> None:
+    """Sum the finished days into the insights rollups (``fairdesk insights rollup``)."""
+    while not stop.requested:
+        refresh_insights()
+        stop.wait(every)
+
+
 def media_loop(stop: StopFlag, *, idle_sleep: float = 2.0) -> None:
     """Files that came as links (Messenger/Instagram attachments), through the SSRF-safe
     fetcher: in the demo a stand-in's loopback link is refused and shown as such."""
@@ -98,6 +109,7 @@ def worker_loops(stop: StopFlag) -> dict[str, Callable[[], None]]:
         "poller": lambda: poller_loop(stop),
         "followthrough": lambda: followthrough_loop(stop),
         "media": lambda: media_loop(stop),
+        "insights": lambda: insights_loop(stop),
     }
 
 

@@ -44,7 +44,9 @@ Offset = Query(0, ge=0, le=1_000_000_000)
 PARITY_METHOD = (
     "Waits compared on log seconds within (severity, entitlement) strata; the rest is "
     "weighted to the group's case mix; 95% normal-approximation interval of the ratio of "
-    "geometric means; flagged when the interval excludes 1 (at least 5 cases each side)."
+    "geometric means; flagged when the interval excludes 1 (at least 5 cases each side). "
+    "Made-whole and compensation rates: the same strata and weights on 0/1 outcomes, the "
+    "difference from the rest in percentage points; flagged when its interval excludes 0."
 )
 
 
@@ -102,10 +104,41 @@ class GroupFigureOut(Schema):
     versus_rest: ComparisonOut | None
 
 
+class RateOut(Schema):
+    percent: float
+    low: float | None
+    high: float | None
+
+
+class RateComparisonOut(Schema):
+    difference: float = Field(description="The group's rate minus the rest's, in points.")
+    low: float
+    high: float
+    flag: str
+    cases: int
+
+
+class SeverityRateOut(Schema):
+    severity: str
+    cases: int
+    percent: float | None
+
+
+class RateFigureOut(Schema):
+    group: str
+    cases: int = Field(description="Made whole: cases with a proposal; compensation: cases.")
+    count: int
+    rate: RateOut | None
+    by_severity: list[SeverityRateOut]
+    versus_rest: RateComparisonOut | None
+
+
 class WeekOut(Schema):
     week: date
     first_response: list[GroupFigureOut]
     resolution: list[GroupFigureOut]
+    made_whole: list[RateFigureOut]
+    compensation: list[RateFigureOut]
 
 
 class DimensionOut(Schema):
@@ -113,6 +146,8 @@ class DimensionOut(Schema):
     groups: list[str]
     first_response: list[GroupFigureOut]
     resolution: list[GroupFigureOut]
+    made_whole: list[RateFigureOut]
+    compensation: list[RateFigureOut]
     weeks: list[WeekOut]
 
 
@@ -126,7 +161,8 @@ class ParityOut(Schema):
 def parity_figure(
     request: Any, start: datetime | None = None, end: datetime | None = None
 ) -> dict[str, Any]:
-    """First-response time and time to resolution by channel, visibility and follower tier."""
+    """First-response time, time to resolution, made-whole rate and compensation by channel,
+    visibility and follower tier."""
     period = _period(start, end)
     dimensions = parity.parity(current_agent(request).workspace, period.start, period.end)
     return {"period": period, "method": PARITY_METHOD, "dimensions": dimensions}
@@ -213,6 +249,9 @@ class PromoterScoreOut(Schema):
     detractors: int
     converted: int
     sps: float | None
+    conversion_hours: float | None = Field(
+        description="Median hours from resolution to the converted detractor's promotion."
+    )
 
 
 class SpsMessageOut(Schema):

@@ -19,6 +19,11 @@ Method, chosen so the database only has to return sums:
   A group is flagged ``faster`` when the whole interval lies below 1 and ``slower`` when
   it lies above 1. Fewer than :data:`MIN_CASES` compared cases on either side gives no
   comparison rather than a noisy one. Nothing is random, so the figures are reproducible.
+
+Rates (made whole, compensated) use the same method on ``y = 1`` when it happened to the
+case and ``0`` when not, so ``Σy = Σy²`` is the count: the stratified difference of the
+group's rate from everyone else's, in percentage points, with its 95 % interval. A group
+is flagged ``higher`` or ``lower`` when the interval excludes 0 (:func:`compare_rates`).
 """
 
 import math
@@ -31,6 +36,8 @@ Z95 = NormalDist().inv_cdf(0.975)
 MIN_CASES = 5
 FASTER = "faster"
 SLOWER = "slower"
+HIGHER = "higher"
+LOWER = "lower"
 K = TypeVar("K")  # a stratum
 
 
@@ -92,8 +99,10 @@ def geometric_mean(moments: Moments) -> GeometricMean | None:
     )
 
 
-def compare(group: Mapping[K, Moments], everyone: Mapping[K, Moments]) -> Comparison | None:
-    """Compare ``group`` with ``everyone`` minus the group, stratum by stratum (see above)."""
+def _standardised(
+    group: Mapping[K, Moments], everyone: Mapping[K, Moments]
+) -> tuple[float, float, int] | None:
+    """(Δ, half-width of its 95 % interval, the group's cases compared), see above."""
     difference = variance = 0.0
     mine_total = rest_total = 0
     for stratum, mine in group.items():
@@ -106,8 +115,15 @@ def compare(group: Mapping[K, Moments], everyone: Mapping[K, Moments]) -> Compar
         rest_total += rest.n
     if mine_total < MIN_CASES or rest_total < MIN_CASES:
         return None
-    delta = difference / mine_total
-    half = Z95 * math.sqrt(variance) / mine_total
+    return difference / mine_total, Z95 * math.sqrt(variance) / mine_total, mine_total
+
+
+def compare(group: Mapping[K, Moments], everyone: Mapping[K, Moments]) -> Comparison | None:
+    """Compare ``group`` with ``everyone`` minus the group, stratum by stratum (see above)."""
+    found = _standardised(group, everyone)
+    if found is None:
+        return None
+    delta, half, cases = found
     low, high = delta - half, delta + half
     flag = FASTER if high < 0 else SLOWER if low > 0 else ""
     return Comparison(
@@ -115,5 +131,60 @@ def compare(group: Mapping[K, Moments], everyone: Mapping[K, Moments]) -> Compar
         round(math.exp(low), 3),
         round(math.exp(high), 3),
         flag,
-        mine_total,
+        cases,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A share of cases in percent, with a 95 % interval once there are two cases."""
+
+    percent: float
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateComparison:
+    """The group's rate minus everyone else's at equal severity, in percentage points."""
+
+    difference: float
+    low: float
+    high: float
+    flag: str  # HIGHER, LOWER or ""
+    cases: int
+
+
+def occurrences(n: int, happened: int) -> Moments:
+    """The moments of ``n`` cases of which ``happened`` had it (y = 1) and the rest not."""
+    return Moments(n, float(happened), float(happened))
+
+
+def rate(moments: Moments) -> Rate | None:
+    """The share of the cases (``occurrences``) with a normal-approximation interval."""
+    if moments.n == 0:
+        return None
+    percent = round(100 * moments.mean, 1)
+    if moments.n < 2:
+        return Rate(percent, None, None)
+    half = Z95 * math.sqrt(moments.variance / moments.n)
+    return Rate(
+        percent,
+        round(100 * max(0.0, moments.mean - half), 1),
+        round(100 * min(1.0, moments.mean + half), 1),
+    )
+
+
+def compare_rates(
+    group: Mapping[K, Moments], everyone: Mapping[K, Moments]
+) -> RateComparison | None:
+    """Compare the group's rate with everyone else's, stratum by stratum (see above)."""
+    found = _standardised(group, everyone)
+    if found is None:
+        return None
+    delta, half, cases = found
+    low, high = delta - half, delta + half
+    flag = HIGHER if low > 0 else LOWER if high < 0 else ""
+    return RateComparison(
+        round(100 * delta, 1), round(100 * low, 1), round(100 * high, 1), flag, cases
     )

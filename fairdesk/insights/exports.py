@@ -16,7 +16,7 @@ from uuid import UUID
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from fairdesk.insights.comparison import Comparison, GeometricMean
+from fairdesk.insights.comparison import Comparison, GeometricMean, Rate, RateComparison
 from fairdesk.insights.queries import (
     crickets,
     csat,
@@ -96,6 +96,41 @@ def _parity(scope: Scope) -> Iterator[Row]:
                 ]
 
 
+OUTCOMES_HEADER = (
+    "dimension", "metric", "group", "cases", "count",
+    "rate_percent", "rate_low", "rate_high",
+    *(f"{s}_percent" for s in parity.SEVERITIES),
+    "points_vs_rest", "points_low", "points_high", "flag",
+)  # fmt: skip
+
+
+def _rate(found: Rate | None) -> list[object]:
+    return [found.percent, found.low, found.high] if found else [None, None, None]
+
+
+def _points(comparison: RateComparison | None) -> list[object]:
+    if comparison is None:
+        return [None, None, None, ""]
+    return [comparison.difference, comparison.low, comparison.high, comparison.flag]
+
+
+def _parity_outcomes(scope: Scope) -> Iterator[Row]:
+    """Made-whole rate and compensation per group (metric: made_whole, compensation)."""
+    for dimension in parity.parity(scope.workspace, scope.start, scope.end):
+        for metric in parity.RATES:
+            for figure in getattr(dimension, metric):
+                yield [
+                    dimension.dimension,
+                    metric,
+                    figure.group,
+                    figure.cases,
+                    figure.count,
+                    *_rate(figure.rate),
+                    *(s.percent for s in figure.by_severity),
+                    *_points(figure.versus_rest),
+                ]
+
+
 TREND_HEADER = (
     "week", "dimension", "metric", "group", "cases", "measured", "geomean_minutes",
     "ratio_vs_rest", "ratio_low", "ratio_high", "flag",
@@ -160,12 +195,12 @@ def _cricket_list(scope: Scope) -> Iterator[Row]:
         ]
 
 
-SPS_HEADER = ("authors", "promoters", "detractors", "converted", "sps")
+SPS_HEADER = ("authors", "promoters", "detractors", "converted", "sps", "conversion_hours")
 
 
 def _sps(scope: Scope) -> Iterator[Row]:
     s = promoters.social_promoter_score(scope.workspace, scope.start, scope.end)
-    yield [s.authors, s.promoters, s.detractors, s.converted, s.sps]
+    yield [s.authors, s.promoters, s.detractors, s.converted, s.sps, s.conversion_hours]
 
 
 SPS_MESSAGES_HEADER = (
@@ -296,6 +331,7 @@ def _root_causes(scope: Scope) -> Iterator[Row]:
 
 EXPORTS: dict[str, tuple[Sequence[str], Callable[[Scope], Iterator[Row]]]] = {
     "parity": (PARITY_HEADER, _parity),
+    "parity-outcomes": (OUTCOMES_HEADER, _parity_outcomes),
     "parity-trend": (TREND_HEADER, _parity_trend),
     "crickets": (CRICKETS_HEADER, _crickets),
     "crickets-list": (CRICKET_LIST_HEADER, _cricket_list),

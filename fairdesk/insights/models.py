@@ -6,6 +6,8 @@ column, and a cause that is retired (``active=False``) keeps its history. So a s
 never renamed; the name, description and owner may change at any time.
 """
 
+from typing import Any
+
 from django.db import models
 
 from fairdesk.workspaces.models import Agent, Workspace
@@ -62,3 +64,164 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.week} to {self.recipient}"
+
+
+# -- rollups ------------------------------------------------------------------------------
+#
+# Per (workspace, UTC day) sums behind the figures, refreshed by ``fairdesk insights
+# rollup`` (``insights.rollups``). A figure reads the days listed in ``RollupDay`` from its
+# cells and queries the rest of its period live, so it is exact whether or not the refresh
+# has run. Cells keep ids (team) rather than names: a renamed team shows its new name.
+
+
+class RollupState(models.Model):
+    """How far the rollups of a workspace have read the changes: case events up to
+    ``event_cursor`` (id) and rows updated since ``changed_since``."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    event_cursor = models.BigIntegerField(default=0)
+    changed_since = models.DateTimeField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"rollups of {self.workspace_id} at {self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class RollupDay(models.Model):
+    """One day of one figure summed into its cells (no row: the day is read live)."""
+
+    class Figure(models.TextChoices):
+        PARITY = "parity"
+        SERVICE_LEVELS = "service_levels"
+        CRICKETS = "crickets"
+        CSAT = "csat"
+        ROOT_CAUSES = "root_causes"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    figure = models.CharField(max_length=20, choices=Figure.choices)
+    day = models.DateField()
+    # The SLA table the day was measured against ("" when the figure does not use it).
+    targets_key = models.CharField(max_length=64, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["figure", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "figure", "day"], name="rollup_day_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.day}"
+
+
+class Cell(models.Model):
+    """What every rollup cell has: the workspace and the UTC day it sums."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    objects: "models.Manager[Any]"
+
+    class Meta:
+        abstract = True
+        ordering = ["day", "id"]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.day}"
+
+
+class ParityCell(Cell):
+    """Cases first raised on the day, per dimension, group and stratum: counts and the
+    moments of log waits (``insights.comparison``)."""
+
+    dimension = models.CharField(max_length=12)
+    bucket = models.CharField(max_length=40)
+    severity = models.CharField(max_length=20)
+    entitlement = models.CharField(max_length=20)
+    cases = models.PositiveIntegerField()
+    first_response_n = models.PositiveIntegerField()
+    first_response_sum = models.FloatField()
+    first_response_squares = models.FloatField()
+    resolution_n = models.PositiveIntegerField()
+    resolution_sum = models.FloatField()
+    resolution_squares = models.FloatField()
+    proposed = models.PositiveIntegerField(help_text="Cases with a proposal of resolution.")
+    made_whole = models.PositiveIntegerField(help_text="Cases the customer confirmed fixed.")
+    compensated = models.PositiveIntegerField(help_text="Cases with a refund or goodwill.")
+
+    class Meta(Cell.Meta):
+        indexes = [
+            models.Index(fields=["workspace", "dimension", "day"], name="parity_cell_idx"),
+        ]
+
+
+class ServiceLevelCell(Cell):
+    """Cases first raised on the day (all of them past every deadline), per severity,
+    team and channel of origin: deadlines met, met late and overdue."""
+
+    severity = models.CharField(max_length=20)
+    team = models.ForeignKey(
+        "workspaces.Team", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    origin_channel = models.CharField(max_length=30)
+    cases = models.PositiveIntegerField()
+    first_response_met = models.PositiveIntegerField()
+    first_response_late = models.PositiveIntegerField()
+    first_response_overdue = models.PositiveIntegerField()
+    resolution_met = models.PositiveIntegerField()
+    resolution_late = models.PositiveIntegerField()
+    resolution_overdue = models.PositiveIntegerField()
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="service_level_cell_idx")]
+
+
+class CricketCell(Cell):
+    """Customer messages written on the day (all past their deadline), per sentiment,
+    praise, channel and team: how many, how many due, how many never answered."""
+
+    sentiment = models.CharField(max_length=10)
+    is_praise = models.BooleanField()
+    channel = models.CharField(max_length=30)
+    team = models.ForeignKey(
+        "workspaces.Team", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    messages = models.PositiveIntegerField()
+    due = models.PositiveIntegerField()
+    crickets = models.PositiveIntegerField()
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="cricket_cell_idx")]
+
+
+class CsatCell(Cell):
+    """CSAT answers given on the day, per channel of origin and team."""
+
+    origin_channel = models.CharField(max_length=30)
+    team = models.ForeignKey(
+        "workspaces.Team", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    n = models.PositiveIntegerField()
+    happy = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="csat_cell_idx")]
+
+
+class RootCauseCell(Cell):
+    """Cases first raised on the day, per triage topic and tagged cause, with repeats."""
+
+    topic = models.CharField(max_length=40)
+    root_cause = models.CharField(max_length=100)
+    cases = models.PositiveIntegerField()
+    topic_repeats = models.PositiveIntegerField()
+    cause_repeats = models.PositiveIntegerField()
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="root_cause_cell_idx")]

@@ -10,23 +10,28 @@ messages outside any case are left out. Praise has a deadline like anything else
 their sentiment.
 
 The rate is crickets over messages already due, so messages still inside their deadline
-neither help nor hurt. One query groups by (sentiment, praise, channel, team) and Python
-folds the few rows into the four breakdowns. Indexes: the messages of the period through
-``message_period_idx`` (workspace_id, sent_at); the reply check through
-``message_timeline_idx`` (case_id, sent_at).
+neither help nor hurt. Whole UTC days that ``fairdesk insights rollup`` summed — once every
+message of the day was past its deadline, against the same SLA table — are read from
+``CricketCell`` (index ``cricket_cell_idx`` (workspace_id, day)); the rest is one live
+query grouped by (sentiment, praise, channel, team), and Python folds the few rows into
+the four breakdowns. The list of crickets is always a live, paged query. Live indexes: the
+messages of the period through ``message_period_idx`` (workspace_id, sent_at); the reply
+check through ``message_timeline_idx`` (case_id, sent_at).
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, Value, When
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, Sum, Value, When
 from django.db.models import Case as SqlCase
-from django.db.models.functions import Left
+from django.db.models.functions import Left, TruncDate
 
 from fairdesk.cases.models import Case, Direction, Message
+from fairdesk.insights import coverage
+from fairdesk.insights.models import CricketCell, RollupDay
 from fairdesk.insights.queries.expressions import Seconds, TargetsTable, replied, target_seconds
 from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Workspace
@@ -90,23 +95,24 @@ def _deadline(targets: TargetsTable) -> SqlCase:
     )
 
 
-def _inbound(
-    workspace: Workspace, start: datetime, end: datetime, now: datetime, targets: TargetsTable
-) -> Any:
-    """Inbound messages of the period with their deadline, wait so far and reply check."""
-    return Message.objects.filter(
-        workspace=workspace,
-        direction=Direction.INBOUND,
-        is_spam=False,
-        case__isnull=False,
-        sent_at__gte=start,
-        sent_at__lt=end,
-    ).annotate(
-        target=_deadline(targets),
-        waited=Seconds(Value(now), F("sent_at")),
-        answered=replied(),
-        is_praise=ExpressionWrapper(Q(triage__praise=True), output_field=BooleanField()),
+def _inbound(workspace: Workspace, within: Q, now: datetime, targets: TargetsTable) -> Any:
+    """Inbound messages sent ``within`` with their deadline, wait so far and reply check."""
+    return (
+        Message.objects.filter(
+            workspace=workspace, direction=Direction.INBOUND, is_spam=False, case__isnull=False
+        )
+        .filter(within)
+        .annotate(
+            target=_deadline(targets),
+            waited=Seconds(Value(now), F("sent_at")),
+            answered=replied(),
+            is_praise=ExpressionWrapper(Q(triage__praise=True), output_field=BooleanField()),
+        )
     )
+
+
+def _period(start: datetime, end: datetime) -> Q:
+    return Q(sent_at__gte=start, sent_at__lt=end)
 
 
 def _count(group: str, rows: list[dict[str, Any]]) -> CricketCount:
@@ -128,6 +134,58 @@ def _breakdown(
     return tuple(_count(name, groups[name]) for name in (*first, *rest))
 
 
+def _counts() -> dict[str, Count]:
+    due = Q(waited__gt=F("target"))
+    return {
+        "messages": Count("id"),
+        "due": Count("id", filter=due),
+        "crickets": Count("id", filter=due & Q(answered=False)),
+    }
+
+
+KEYS = ("sentiment", "is_praise", "channel")
+SUMS = ("messages", "due", "crickets")
+
+
+def day_rows(workspace: Workspace, within: Q, *, now: datetime, targets: TargetsTable) -> Any:
+    """The counts of the messages sent ``within``, per (day, sentiment, praise, channel,
+    team)."""
+    return (
+        _inbound(workspace, within, now, targets)
+        .annotate(day=TruncDate("sent_at", tzinfo=UTC))
+        .values("day", *KEYS, "case__team_id")
+        .annotate(**_counts())
+        .order_by()
+    )
+
+
+def _rows(
+    workspace: Workspace, split: coverage.Split, now: datetime, targets: TargetsTable
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    live = split.live_rows("sent_at")
+    if live is not None:
+        rows += (
+            _inbound(workspace, live, now, targets)
+            .values(*KEYS, "case__team_id", team_name=F("case__team__name"))
+            .annotate(**_counts())
+            .order_by()
+        )
+    cells = split.cells()
+    if cells is not None:
+        rows += (
+            CricketCell.objects.filter(workspace=workspace)
+            .filter(cells)
+            .values(*KEYS, "team_id", team_name=F("team__name"))
+            .annotate(**{name: Sum(name) for name in SUMS})
+            .order_by()
+        )
+    return [
+        {**row, "sentiment": row["sentiment"] or UNKNOWN, "team": row["team_name"] or NO_TEAM}
+        for row in rows
+    ]
+
+
 def crickets(
     workspace: Workspace,
     start: datetime,
@@ -136,23 +194,11 @@ def crickets(
     now: datetime,
     targets: TargetsTable | None = None,
 ) -> CricketsReport:
-    """Messages, due messages and crickets by sentiment, praise, channel and team."""
-    due = Q(waited__gt=F("target"))
-    rows = [
-        {
-            **row,
-            "sentiment": row["sentiment"] or UNKNOWN,
-            "team": row["case__team__name"] or NO_TEAM,
-        }
-        for row in _inbound(workspace, start, end, now, targets or targets_table(workspace))
-        .values("sentiment", "is_praise", "channel", "case__team_id", "case__team__name")
-        .annotate(
-            messages=Count("id"),
-            due=Count("id", filter=due),
-            crickets=Count("id", filter=due & Q(answered=False)),
-        )
-        .order_by()
-    ]
+    """Messages, due messages and crickets by sentiment, praise, channel and team: the
+    split, then one query of the live days and one of the rolled-up cells."""
+    targets = targets or targets_table(workspace)
+    split = coverage.split(workspace, RollupDay.Figure.CRICKETS, start, end, targets=targets)
+    rows = _rows(workspace, split, now, targets)
     return CricketsReport(
         by_sentiment=_breakdown(rows, "sentiment", SENTIMENTS),
         praise=_count(PRAISE, [r for r in rows if r["is_praise"]]),
@@ -167,7 +213,7 @@ def _crickets(
 ) -> Any:
     """The crickets themselves, longest waiting first."""
     return (
-        _inbound(workspace, start, end, now, targets)
+        _inbound(workspace, _period(start, end), now, targets)
         .filter(waited__gt=F("target"), answered=False)
         .annotate(excerpt=Left("text", EXCERPT))
         .values(

@@ -13,13 +13,19 @@ to us in public in the period, spam excluded:
   message on a resolved case reopens it and clears ``resolved_at``
   (``cases.lifecycle.apply_inbound``), so praise posted as a reply on the resolved case
   itself hides that resolution; praise in a new public post (a new case) counts.
+* **time to conversion**: per converted person, the shortest time from the resolution of
+  a case they detracted on to their next public promotion; the median over the converted
+  people, in hours (``None`` when nobody converted).
 
 The score is one query over the period's public messages grouped by person, driven by
-``message_period_idx`` (workspace_id, sent_at); the conversion check and the drill-down's
+``message_period_idx`` (workspace_id, sent_at), and one more for the times to conversion
+(a row per converted detraction). SPS is not rolled up: it counts distinct people over the
+whole period, which does not add up day by day. The conversion check and the drill-down's
 per-person checks go through the message's identity (the ``identity_id`` foreign-key
 index) and the identity's contact. The drill-down lists the messages behind each count.
 """
 
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +33,19 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Case as SqlCase
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Left
 
 from fairdesk.cases.models import Case, Direction, Message, Visibility
@@ -47,6 +65,7 @@ class PromoterScore:
     detractors: int
     converted: int
     sps: float | None
+    conversion_hours: float | None = None  # median time from resolution to promotion
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +107,9 @@ class _Period:
     def detracted(self, contact: str) -> Exists:
         return Exists(self.by(contact).filter(stance=DETRACTS))
 
-    def detractions_resolved_then_promoted(self) -> QuerySet[Message]:
-        """Detracting messages whose case was resolved, followed by a public promotion."""
-        promoted_later = Message.objects.filter(
+    def promoted_after_resolution(self) -> QuerySet[Message]:
+        """Public promotions by the writer of ``OuterRef`` after its case's ``done_at``."""
+        return Message.objects.filter(
             workspace=self.workspace,
             direction=Direction.INBOUND,
             visibility=Visibility.PUBLIC,
@@ -100,12 +119,15 @@ class _Period:
             sent_at__gt=OuterRef("done_at"),
             sent_at__lt=self.end,
         )
+
+    def detractions_resolved_then_promoted(self) -> QuerySet[Message]:
+        """Detracting messages whose case was resolved, followed by a public promotion."""
         return (
             self.messages()
             .filter(stance=DETRACTS)
             .annotate(done_at=resolved_at("case__"))
             .filter(done_at__gte=F("sent_at"))
-            .filter(Exists(promoted_later))
+            .filter(Exists(self.promoted_after_resolution()))
         )
 
     def converted(self, contact: str) -> Exists:
@@ -142,7 +164,23 @@ def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) 
     authors = totals["authors"]
     promoters, detractors = totals["promoters"] or 0, totals["detractors"] or 0
     sps = round(100 * (promoters - detractors) / authors, 1) if authors else None
-    return PromoterScore(authors, promoters, detractors, totals["converted_people"] or 0, sps)
+    converted = totals["converted_people"] or 0
+    return PromoterScore(authors, promoters, detractors, converted, sps, _conversion_hours(period))
+
+
+def _conversion_hours(period: _Period) -> float | None:
+    """The median over converted people of their shortest resolution-to-promotion time."""
+    first_promotion = period.promoted_after_resolution().order_by("sent_at").values("sent_at")
+    rows = (
+        period.detractions_resolved_then_promoted()
+        .annotate(promoted_at=Subquery(first_promotion[:1]))
+        .values_list("identity__contact", "done_at", "promoted_at")
+    )
+    shortest: dict[int, float] = {}
+    for contact, done_at, promoted_at in rows:
+        hours = (promoted_at - done_at).total_seconds() / 3600
+        shortest[contact] = min(hours, shortest.get(contact, hours))
+    return round(statistics.median(shortest.values()), 1) if shortest else None
 
 
 def _messages_of(period: _Period, kind: str) -> QuerySet[Message]:

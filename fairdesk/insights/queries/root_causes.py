@@ -15,9 +15,12 @@ index ``case_period_idx``), the same cases as the parity and service-level figur
 * **Clusters**: groups of similar first messages among the latest ``CLUSTER_SAMPLE``
   untagged cases (``insights.clusters``), candidates for a new cause.
 
-Queries: one grouped query for the counts, one for the catalogue, one for the cluster
-sample — three whatever the data. The repeat checks are ``EXISTS`` lookups through the
-case's ``contact_id`` index, a handful of rows per contact.
+Queries: the counts of whole UTC days that ``fairdesk insights rollup`` summed come from
+``RootCauseCell`` (index ``root_cause_cell_idx`` (workspace_id, day)), the rest from one
+live grouped query; then one for the catalogue and one for the cluster sample. The repeat
+checks are ``EXISTS`` lookups through the case's ``contact_id`` index, a handful of rows
+per contact. A changed case makes its day and the ``REPEAT_DAYS`` after it live until the
+next refresh (``insights.coverage``).
 """
 
 from collections import defaultdict
@@ -27,16 +30,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Left, TruncWeek
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Left, TruncDate, TruncWeek
 
 from fairdesk.cases.models import Case, CaseStatus
+from fairdesk.insights import coverage
 from fairdesk.insights.clusters import cluster_texts
-from fairdesk.insights.models import RootCause
+from fairdesk.insights.models import RollupDay, RootCause, RootCauseCell
 from fairdesk.insights.queries.expressions import first_inbound
 from fairdesk.workspaces.models import Workspace
 
-REPEAT_DAYS = 30
+REPEAT_DAYS = coverage.REPEAT_DAYS
+SUMS = ("cases", "topic_repeats", "cause_repeats")
 OTHER = "other"
 CLUSTER_SAMPLE = 500
 CLUSTER_LIMIT = 10
@@ -101,6 +106,7 @@ class RootCauseReport:
 
 
 def _period_cases(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[Case]:
+    """The cases of the period (the cluster sample)."""
     return Case.objects.filter(
         workspace=workspace, first_inbound_at__gte=start, first_inbound_at__lt=end
     ).exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
@@ -121,16 +127,20 @@ def _earlier_case(field: str) -> Exists:
     )
 
 
-def _count_rows(workspace: Workspace, start: datetime, end: datetime) -> Any:
-    """Cases and repeats per (week, topic, root cause): one query."""
+def count_rows(workspace: Workspace, within: Q, *, by: str = "week", **_: Any) -> Any:
+    """Cases and repeats of the cases first raised ``within``, per (week or day, topic,
+    root cause): one query."""
+    period = TruncWeek if by == "week" else TruncDate
     return (
-        _period_cases(workspace, start, end)
+        Case.objects.filter(workspace=workspace)
+        .filter(within)
+        .exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
         .annotate(
-            week=TruncWeek("first_inbound_at", tzinfo=UTC),
+            period=period("first_inbound_at", tzinfo=UTC),
             topic_repeat=_earlier_case("topic"),
             cause_repeat=_earlier_case("root_cause"),
         )
-        .values("week", "topic", "root_cause")
+        .values("period", "topic", "root_cause")
         .annotate(
             cases=Count("id"),
             topic_repeats=Count("id", filter=Q(topic_repeat=True)),
@@ -138,6 +148,26 @@ def _count_rows(workspace: Workspace, start: datetime, end: datetime) -> Any:
         )
         .order_by()
     )
+
+
+def _count_rows(workspace: Workspace, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The period's counts: rolled-up days from the cells, the rest live."""
+    split = coverage.split(workspace, RollupDay.Figure.ROOT_CAUSES, start, end)
+    rows: list[dict[str, Any]] = []
+    live = split.live_rows("first_inbound_at")
+    if live is not None:
+        rows += count_rows(workspace, live)
+    cells = split.cells()
+    if cells is not None:
+        rows += list(
+            RootCauseCell.objects.filter(workspace=workspace)
+            .filter(cells)
+            .annotate(period=TruncWeek("day"))
+            .values("period", "topic", "root_cause")
+            .annotate(**{name: Sum(name) for name in SUMS})
+            .order_by()
+        )
+    return rows
 
 
 def period_weeks(start: datetime, end: datetime) -> tuple[date, ...]:
@@ -164,7 +194,9 @@ def _tallies(rows: Iterable[dict[str, Any]]) -> tuple[dict[str, _Tally], dict[st
     drivers: dict[str, _Tally] = defaultdict(_Tally)
     causes: dict[str, _Tally] = defaultdict(_Tally)
     for row in rows:
-        week = row["week"].astimezone(UTC).date()
+        week = row["period"]
+        if isinstance(week, datetime):
+            week = week.astimezone(UTC).date()
         drivers[row["topic"] or OTHER].add(week, row["cases"], row["topic_repeats"])
         if row["root_cause"]:
             causes[row["root_cause"]].add(week, row["cases"], row["cause_repeats"])

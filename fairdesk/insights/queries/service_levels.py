@@ -9,20 +9,26 @@ deadlines are cleared once a case is resolved. Per deadline a case is:
 * **breached**: answered after it, or still not answered when it passed (at ``now``);
 * **pending**: not answered and not yet due — left out of the compliance rate.
 
-Compliance = met / (met + breached), ``None`` when nothing was due. CSAT is not here:
-nothing records customer satisfaction yet.
+Compliance = met / (met + breached), ``None`` when nothing was due. CSAT has its own
+module (``queries.csat``).
 
-One query groups by (severity, team, channel); Python folds the rows into the three
-breakdowns. Index: ``case_period_idx`` (workspace_id, first_inbound_at).
+Whole UTC days that ``fairdesk insights rollup`` summed — once every deadline of the day
+passed, so no case of it is still pending, measured against the same SLA table — are read
+from ``ServiceLevelCell`` (index ``service_level_cell_idx`` (workspace_id, day)); the rest
+is one live query grouped by (severity, team, channel) through ``case_period_idx``
+(workspace_id, first_inbound_at). Python folds the rows into the three breakdowns.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import TruncDate
 
 from fairdesk.cases.models import Case, CaseStatus
+from fairdesk.insights import coverage
+from fairdesk.insights.models import RollupDay, ServiceLevelCell
 from fairdesk.insights.queries.expressions import (
     Seconds,
     TargetsTable,
@@ -36,6 +42,10 @@ from fairdesk.workspaces.models import Workspace
 SEVERITIES = tuple(s.value for s in Severity)
 NO_TEAM = "no team"
 DEADLINES = (("first_response", "first_response_at"), ("resolution", "done_at"))
+KEYS = ("severity", "team_id", "origin_channel")
+SUMS = tuple(
+    f"{deadline}_{count}" for deadline, _ in DEADLINES for count in ("met", "late", "overdue")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +81,10 @@ class ServiceLevels:
         )
 
 
-def _cases(
-    workspace: Workspace, start: datetime, end: datetime, now: datetime, targets: TargetsTable
-) -> QuerySet[Case]:
+def _cases(workspace: Workspace, within: Q, now: datetime, targets: TargetsTable) -> QuerySet[Case]:
     return (
-        Case.objects.filter(
-            workspace=workspace, first_inbound_at__gte=start, first_inbound_at__lt=end
-        )
+        Case.objects.filter(workspace=workspace)
+        .filter(within)
         .exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
         .annotate(done_at=resolved_at())
         .annotate(
@@ -134,6 +141,41 @@ def _breakdown(
     return tuple(_level(name, groups[name]) for name in (*first, *rest))
 
 
+def day_rows(workspace: Workspace, within: Q, *, now: datetime, targets: TargetsTable) -> Any:
+    """The counts of the cases first raised ``within``, per (day, severity, team, channel)."""
+    return (
+        _cases(workspace, within, now, targets)
+        .annotate(day=TruncDate("first_inbound_at", tzinfo=UTC))
+        .values("day", *KEYS)
+        .annotate(**_counts())
+        .order_by()
+    )
+
+
+def _rows(
+    workspace: Workspace, split: coverage.Split, now: datetime, targets: TargetsTable
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    live = split.live_rows("first_inbound_at")
+    if live is not None:
+        rows += (
+            _cases(workspace, live, now, targets)
+            .values(*KEYS, "team__name")
+            .annotate(**_counts())
+            .order_by()
+        )
+    cells = split.cells()
+    if cells is not None:
+        rows += (
+            ServiceLevelCell.objects.filter(workspace=workspace)
+            .filter(cells)
+            .values(*KEYS, "team__name")
+            .annotate(cases=Sum("cases"), **{name: Sum(name) for name in SUMS})
+            .order_by()
+        )
+    return [{**row, "team": row["team__name"] or NO_TEAM} for row in rows]
+
+
 def service_levels(
     workspace: Workspace,
     start: datetime,
@@ -142,14 +184,12 @@ def service_levels(
     now: datetime,
     targets: TargetsTable | None = None,
 ) -> ServiceLevels:
-    """SLA compliance and breaches of the period's cases: one query."""
-    cases = _cases(workspace, start, end, now, targets or targets_table(workspace))
-    rows = [
-        {**row, "team": row["team__name"] or NO_TEAM}
-        for row in cases.values("severity", "team_id", "team__name", "origin_channel")
-        .annotate(**_counts())
-        .order_by()
-    ]
+    """SLA compliance and breaches of the period's cases: the split, then one query of the
+    live days and one of the rolled-up cells."""
+    targets = targets or targets_table(workspace)
+    figure = RollupDay.Figure.SERVICE_LEVELS
+    split = coverage.split(workspace, figure, start, end, targets=targets)
+    rows = _rows(workspace, split, now, targets)
     return ServiceLevels(
         by_severity=_breakdown(rows, "severity", SEVERITIES),
         by_team=_breakdown(rows, "team"),

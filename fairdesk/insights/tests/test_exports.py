@@ -87,6 +87,7 @@ def test_numbers_stay_numbers(workspace: Workspace, hostile_rows: None) -> None:
         "detractors": "1",
         "converted": "0",
         "sps": "-100.0",
+        "conversion_hours": "",
     }
 
 
@@ -110,7 +111,7 @@ def test_every_figure_exports_with_a_header(
 
 def test_an_empty_period_exports_headers_and_empty_cells(workspace: Workspace) -> None:
     header, row = read(csv_response("sps", Scope(workspace, START, END, NOW)))
-    assert header == ["authors", "promoters", "detractors", "converted", "sps"]
-    assert row == ["0", "0", "0", "0", ""]
+    assert header == ["authors", "promoters", "detractors", "converted", "sps", "conversion_hours"]
+    assert row == ["0", "0", "0", "0", "", ""]
     _, *rows = read(csv_response("crickets-list", Scope(workspace, START, END, NOW)))
     assert rows == []

@@ -10,18 +10,22 @@ from typing import Any
 import pytest
 
 from fairdesk.cases.models import Case, Direction
-from fairdesk.insights.comparison import Comparison, GeometricMean
+from fairdesk.followthrough.models import Resolution, WorkOrder
+from fairdesk.insights.comparison import Comparison, GeometricMean, Rate, RateComparison
 from fairdesk.insights.queries.expressions import FOLLOWER_TIERS
 from fairdesk.insights.queries.parity import (
     DimensionParity,
     GroupFigure,
+    RateFigure,
     SeverityFigure,
+    SeverityRate,
     WeekFigures,
     dimension_parity,
     parity,
 )
+from fairdesk.insights.rollups import refresh
 from fairdesk.insights.tests.rows import case, identity, message
-from fairdesk.workspaces.models import Workspace
+from fairdesk.workspaces.models import Team, Workspace
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 START, END = T0 - timedelta(days=1), T0 + timedelta(days=21)
@@ -127,6 +131,83 @@ def figures(
     return tuple(result)
 
 
+def rate_of(values: list[float]) -> Rate | None:
+    if not values:
+        return None
+    p = statistics.fmean(values)
+    if len(values) < 2:
+        return Rate(round(100 * p, 1), None, None)
+    half = Z * math.sqrt(statistics.variance(values) / len(values))
+    return Rate(
+        round(100 * p, 1), round(100 * max(0.0, p - half), 1), round(100 * min(1.0, p + half), 1)
+    )
+
+
+def rate_versus(
+    mine: dict[tuple, list[float]], rest: dict[tuple, list[float]]
+) -> RateComparison | None:
+    weighted, variance, n_mine, n_rest = 0.0, 0.0, 0, 0
+    for stratum, values in mine.items():
+        others = rest.get(stratum, [])
+        if len(values) < 2 or len(others) < 2:
+            continue
+        delta = statistics.fmean(values) - statistics.fmean(others)
+        v = statistics.variance(values) / len(values) + statistics.variance(others) / len(others)
+        weighted += len(values) * delta
+        variance += len(values) ** 2 * v
+        n_mine += len(values)
+        n_rest += len(others)
+    if n_mine < 5 or n_rest < 5:
+        return None
+    delta, half = weighted / n_mine, Z * math.sqrt(variance) / n_mine
+    flag = "higher" if delta - half > 0 else "lower" if delta + half < 0 else ""
+    return RateComparison(
+        round(100 * delta, 1), round(100 * (delta - half), 1), round(100 * (delta + half), 1),
+        flag, n_mine,
+    )  # fmt: skip
+
+
+def rate_figures(
+    rows: list[dict[str, Any]], groups: tuple[str, ...], outcome: str
+) -> tuple[RateFigure, ...]:
+    """``outcome`` is 1.0 or 0.0 per case, or None when the case is not counted."""
+    result = []
+    for group in groups:
+        ys: dict[tuple, list[float]] = defaultdict(list)
+        others: dict[tuple, list[float]] = defaultdict(list)
+        for r in rows:
+            if r[outcome] is not None:
+                (ys if r["group"] == group else others)[r["stratum"]].append(r[outcome])
+        every = [y for values in ys.values() for y in values]
+        by_severity = []
+        for severity in SEVERITIES:
+            values = [y for (s, _), v in ys.items() if s == severity for y in v]
+            found = rate_of(values)
+            percent = found.percent if found else None
+            by_severity.append(SeverityRate(severity, len(values), percent))
+        result.append(
+            RateFigure(
+                group=group,
+                cases=len(every),
+                count=int(sum(every)),
+                rate=rate_of(every),
+                by_severity=tuple(by_severity),
+                versus_rest=rate_versus(ys, others),
+            )
+        )
+    return tuple(result)
+
+
+def made_whole(c: Case) -> float | None:
+    outcomes = [r.outcome for r in Resolution.objects.filter(case=c)]
+    return None if not outcomes else float(Resolution.Outcome.CONFIRMED in outcomes)
+
+
+def compensated(c: Case) -> float:
+    orders = WorkOrder.objects.filter(case=c, kind__in=["refund", "compensation", "goodwill"])
+    return float(any(o.status != "cancelled" for o in orders))
+
+
 def recompute(workspace: Workspace, dimension: str) -> DimensionParity:
     rows: list[dict[str, Any]] = []
     for c in Case.objects.filter(workspace=workspace):
@@ -140,6 +221,8 @@ def recompute(workspace: Workspace, dimension: str) -> DimensionParity:
                 "week": day - timedelta(days=day.weekday()),
                 "first_response": log_wait(c, c.first_response_at),
                 "resolution": log_wait(c, c.resolved_at or c.closed_at),
+                "made_whole": made_whole(c),
+                "compensated": compensated(c),
             }
         )
     present: list[str] = sorted({r["group"] for r in rows})
@@ -156,11 +239,15 @@ def recompute(workspace: Workspace, dimension: str) -> DimensionParity:
         groups=groups,
         first_response=figures(rows, groups, "first_response"),
         resolution=figures(rows, groups, "resolution"),
+        made_whole=rate_figures(rows, groups, "made_whole"),
+        compensation=rate_figures(rows, groups, "compensated"),
         weeks=tuple(
             WeekFigures(
                 week,
                 figures(weeks[week], groups, "first_response"),
                 figures(weeks[week], groups, "resolution"),
+                rate_figures(weeks[week], groups, "made_whole"),
+                rate_figures(weeks[week], groups, "compensated"),
             )
             for week in sorted(weeks)
         ),
@@ -170,10 +257,36 @@ def recompute(workspace: Workspace, dimension: str) -> DimensionParity:
 # -- rows --------------------------------------------------------------------------------
 
 
+def outcomes(c: Case, n: int, team: Team) -> None:
+    """Proposals (two on some cases: reopened, then confirmed) and refunds or goodwill."""
+    if n % 2 == 0:
+        for k, outcome in enumerate(["reopened", "confirmed"][: 1 + n % 3 % 2]):
+            Resolution.objects.create(
+                workspace=c.workspace,
+                case=c,
+                proposed_at=c.first_inbound_at + timedelta(hours=k + 1),
+                outcome=(outcome if n % 6 else "quiet_closed") if k == 0 else outcome,
+            )
+    if n % 3 == 0:
+        kind = ("refund", "goodwill", "callback")[n % 9 // 3]
+        WorkOrder.objects.create(
+            workspace=c.workspace,
+            case=c,
+            kind=kind,
+            team=team,
+            title="Refund",
+            customer_label="Refund on its way",
+            due_at=c.first_inbound_at + timedelta(days=2),
+            idempotency_key=f"refund-{c.pk}",
+            status="cancelled" if n % 12 == 0 else "open",
+        )
+
+
 @pytest.fixture
 def mixed_rows(workspace: Workspace, other_workspace: Workspace) -> None:
     """Sixty cases over three weeks with seeded waits, and noise that must not count."""
     rng = random.Random(20261102)
+    team = Team.objects.create(workspace=workspace, name="Back office", slug="back-office")
     channels = ("x", "email", "mastodon")
     followers = (None, 50, 500, 5_000, 50_000, 500_000)
     for n in range(60):
@@ -196,6 +309,7 @@ def mixed_rows(workspace: Workspace, other_workspace: Workspace) -> None:
         )
         if n % 11 == 0:  # closed without a resolution time: closing ends the wait
             Case.objects.filter(pk=c.pk).update(closed_at=c.first_inbound_at + timedelta(days=2))
+        outcomes(c, n, team)
     # A reply in the same second as the question counts as one second.
     case(identity(workspace, "@instant", followers=20), at=T0, answered_after=0)
     # The tier is the first writer's, not a louder identity of the same person later.
@@ -282,8 +396,30 @@ def test_empty_period_has_no_figures(workspace: Workspace, mixed_rows: None) -> 
             assert (f.cases, f.measured, f.geometric_mean, f.versus_rest) == (0, 0, None, None)
 
 
-def test_parity_is_three_queries(
+def test_parity_is_a_fixed_number_of_queries(
     workspace: Workspace, mixed_rows: None, django_assert_num_queries: object
 ) -> None:
-    with django_assert_num_queries(3):  # type: ignore[operator]
-        parity(workspace, START, END)
+    with django_assert_num_queries(4):  # type: ignore[operator]
+        parity(workspace, START, END)  # no rollups yet: the state, then one per dimension
+    Case.objects.update(updated_at=T0)  # nothing changed since the refresh
+    refresh(workspace=workspace)
+    with django_assert_num_queries(9):  # type: ignore[operator]
+        # the state, rolled-up days, changes since; then live and cells per dimension
+        parity(workspace, START - timedelta(hours=5), END)
+
+
+def test_a_group_compensated_more_at_equal_severity_is_flagged(workspace: Workspace) -> None:
+    team = Team.objects.create(workspace=workspace, name="Refunds desk", slug="refunds-desk")
+    for n in range(8):
+        loud = case(identity(workspace, f"@star{n}", followers=2_000_000), at=T0)
+        case(identity(workspace, f"@fan{n}", followers=10), at=T0)
+        quiet = case(identity(workspace, f"@quiet{n}", followers=500), at=T0)
+        for c in (loud, quiet) if n < 6 else (loud,):
+            outcomes(c, 3, team)  # a refund
+    tier = dimension_parity(workspace, START, END, "tier")
+    star = tier.compensation[FOLLOWER_TIERS.index("≥100k")]
+    assert (star.cases, star.count) == (8, 8)
+    assert star.versus_rest is not None and star.versus_rest.flag == "higher"
+    fans = tier.compensation[0]
+    assert fans.versus_rest is not None and fans.versus_rest.flag == "lower"
+    assert tier == recompute(workspace, "tier")

@@ -42,6 +42,7 @@ def recompute(workspace: Workspace) -> tuple[PromoterScore, dict[str, list[int]]
     promoters = {c for c, s in stances.items() if "promotes" in s and "detracts" not in s}
     detractors = {c for c, s in stances.items() if "detracts" in s}
     converted = set()
+    waits: dict[int, float] = {}  # contact -> shortest hours from resolution to promotion
     for m in seen:
         done = (m.case.resolved_at or m.case.closed_at) if m.case else None
         if m.stance != "detracts" or done is None or done < m.sent_at:
@@ -54,11 +55,29 @@ def recompute(workspace: Workspace) -> tuple[PromoterScore, dict[str, list[int]]
             stance="promotes",
             identity__contact=m.identity.contact_id if m.identity else None,
         )
-        if any(done < p.sent_at < END for p in later):
-            converted.add(m.identity.contact_id if m.identity else None)
+        after = [p.sent_at for p in later if done < p.sent_at < END]
+        if after:
+            assert m.identity is not None
+            converted.add(m.identity.contact_id)
+            hours = (min(after) - done).total_seconds() / 3600
+            waits[m.identity.contact_id] = min(hours, waits.get(m.identity.contact_id, hours))
     authors = len(stances)
     sps = round(100 * (len(promoters) - len(detractors)) / authors, 1) if authors else None
-    score = PromoterScore(authors, len(promoters), len(detractors), len(converted), sps)
+    ordered = sorted(waits.values())
+    middle = len(ordered) // 2
+    median = (
+        (ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2)
+        if ordered
+        else None
+    )
+    score = PromoterScore(
+        authors,
+        len(promoters),
+        len(detractors),
+        len(converted),
+        sps,
+        round(median, 1) if median is not None else None,
+    )
 
     def contact(m: Message) -> int:
         assert m.identity is not None
@@ -120,7 +139,10 @@ def test_score_matches_raw_rows(workspace: Workspace, voices: None) -> None:
     expected, _ = recompute(workspace)
     assert score == expected
     # fan, fan2, fan3 promote; torn, dana, eve, gus, hal detracted; meh is neutral.
-    assert score == PromoterScore(authors=9, promoters=3, detractors=5, converted=2, sps=-22.2)
+    # Dana promoted 1 h after her resolution, Hal 2 h 50 min after his: median 1.9 h.
+    assert score == PromoterScore(
+        authors=9, promoters=3, detractors=5, converted=2, sps=-22.2, conversion_hours=1.9
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

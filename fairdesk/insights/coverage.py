@@ -1,0 +1,184 @@
+"""Which days of a period a figure reads from its rollup cells, and which it queries live.
+
+A day (UTC) is read from the cells when ``RollupDay`` lists it for the figure (with the
+SLA table the figure was measured against, where it uses one) and nothing on it changed
+since the last refresh. Everything else — the partial days at either end of the period,
+days not rolled up yet (today, days still inside a deadline), and days that changed — is
+queried live from the raw rows, so a figure is exact whether or not the refresh ran.
+
+What changed since the refresh (``RollupState``) is read from two places, each bounded by
+the changes made since then, not by the size of the data:
+
+* the case events written after ``event_cursor`` (index ``caseevent_live_idx``
+  (workspace_id, id)): every state change of a case is an event (DESIGN principle 10),
+  including merges, contact merges, resolutions and work orders;
+* the cases whose ``updated_at`` is at or after ``changed_since``, which also covers
+  writes that raced the refresh (``changed_since`` lags the refresh by a few minutes).
+  An index on cases (workspace_id, updated_at) keeps this a range scan.
+
+A changed case makes stale: the day it was first raised (parity, service levels, root
+causes) and the ``REPEAT_DAYS`` after it (a later case of the same contact may have become
+a repeat, or stopped being one); the days of its customer messages (crickets); the days of
+its CSAT answer (CSAT), as does any answer given since the refresh.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.db.models.functions import TruncDate
+
+from fairdesk.cases.models import Case, CaseEvent, Direction, Message
+from fairdesk.insights.models import RollupDay, RollupState
+from fairdesk.insights.queries.expressions import TargetsTable
+from fairdesk.portal.models import CsatResponse
+from fairdesk.workspaces.models import Workspace
+
+DAY = timedelta(days=1)
+REPEAT_DAYS = 30  # the root-cause repeat window (``queries.root_causes.REPEAT_DAYS``)
+Figure = RollupDay.Figure
+CASE_FIGURES = (Figure.PARITY, Figure.SERVICE_LEVELS, Figure.ROOT_CAUSES)
+# The deadlines each figure measures: its days are final once every one of them passed.
+DEADLINES: dict[str, tuple[str, ...]] = {
+    Figure.SERVICE_LEVELS: ("first_response", "resolution"),
+    Figure.CRICKETS: ("first_response", "next_response"),
+}
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def day_of(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+def settle_time(figure: str, targets: TargetsTable) -> timedelta:
+    """How long after a day ends its figure can still change by the clock alone."""
+    kinds = DEADLINES.get(figure, ())
+    return max((getattr(t, k) for t in targets.values() for k in kinds), default=timedelta(0))
+
+
+def targets_key(figure: str, targets: TargetsTable) -> str:
+    """A fingerprint of the SLA targets the figure depends on ("" when it uses none)."""
+    kinds = DEADLINES.get(figure)
+    if not kinds:
+        return ""
+    cells = sorted(
+        (severity, entitlement, *(int(getattr(t, k).total_seconds()) for k in kinds))
+        for (severity, entitlement), t in targets.items()
+    )
+    return hashlib.sha256(repr(cells).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A period cut into day runs read from cells and ranges ``[a, b)`` read live."""
+
+    days: tuple[tuple[date, date], ...]  # inclusive runs of days
+    live: tuple[tuple[datetime, datetime], ...]
+
+    def cells(self) -> Q | None:
+        """The cells of the rolled-up days, or None when there are none."""
+        return _any(Q(day__gte=first, day__lte=last) for first, last in self.days)
+
+    def live_rows(self, field: str) -> Q | None:
+        """Rows whose ``field`` lies in a live range, or None when nothing is live."""
+        return _any(Q(**{f"{field}__gte": a, f"{field}__lt": b}) for a, b in self.live)
+
+
+def _any(parts: Iterable[Q]) -> Q | None:
+    found: Q | None = None
+    for part in parts:
+        found = part if found is None else found | part
+    return found
+
+
+def runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + DAY == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The first and last UTC days lying wholly inside ``[start, end)``, if any."""
+    first = day_of(start)
+    if day_start(first) < start:
+        first += DAY
+    last = day_of(end) - DAY
+    return (first, last) if first <= last else None
+
+
+def changed_cases(workspace: Workspace, state: RollupState) -> QuerySet[Case]:
+    """The workspace's cases changed since the refresh recorded in ``state``."""
+    evented = CaseEvent.objects.filter(workspace=workspace, id__gt=state.event_cursor)
+    return Case.objects.filter(workspace=workspace).filter(
+        Q(updated_at__gte=state.changed_since) | Q(id__in=evented.values("case_id"))
+    )
+
+
+def _days(rows: QuerySet[Any], field: str) -> set[date]:
+    found = rows.annotate(stale_day=TruncDate(field, tzinfo=UTC)).values_list("stale_day")
+    return {day for (day,) in found.order_by().distinct()}
+
+
+def stale_days(workspace: Workspace, figure: str, state: RollupState) -> set[date]:
+    """Days of ``figure`` whose rows changed since the refresh (see the module docstring)."""
+    cases = changed_cases(workspace, state)
+    if figure in CASE_FIGURES:
+        days = _days(cases, "first_inbound_at")
+        if figure == Figure.ROOT_CAUSES:
+            days = {d + n * DAY for d in days for n in range(REPEAT_DAYS + 1)}
+        return days
+    if figure == Figure.CRICKETS:
+        messages = Message.objects.filter(
+            workspace=workspace, direction=Direction.INBOUND, case__in=cases.values("id")
+        )
+        return _days(messages, "sent_at")
+    answers = CsatResponse.objects.filter(workspace=workspace).filter(
+        Q(case__in=cases.values("id")) | Q(created_at__gte=state.changed_since)
+    )
+    return _days(answers, "created_at")
+
+
+def split(
+    workspace: Workspace,
+    figure: str,
+    start: datetime,
+    end: datetime,
+    *,
+    targets: TargetsTable | None = None,
+) -> Split:
+    """Cut ``[start, end)`` for ``figure``: rolled-up days, and what to query live."""
+    whole = whole_days(start, end)
+    state = RollupState.objects.filter(workspace=workspace).first()
+    if whole is None or state is None:
+        return Split((), ((start, end),))
+    first, last = whole
+    if figure in DEADLINES:
+        assert targets is not None, f"{figure} is measured against the SLA table"
+    key = targets_key(figure, targets or {})
+    rolled = set(
+        RollupDay.objects.filter(
+            workspace=workspace, figure=figure, day__gte=first, day__lte=last, targets_key=key
+        ).values_list("day", flat=True)
+    )
+    if rolled:
+        rolled -= stale_days(workspace, figure, state)
+    rolled_runs = runs(rolled)
+    live: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for run_first, run_last in rolled_runs:
+        if cursor < day_start(run_first):
+            live.append((cursor, day_start(run_first)))
+        cursor = day_start(run_last + DAY)
+    if cursor < end:
+        live.append((cursor, end))
+    return Split(tuple(rolled_runs), tuple(live))

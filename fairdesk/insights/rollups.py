@@ -1,0 +1,289 @@
+"""``fairdesk insights rollup``: sum the raw rows of finished days into the rollup cells.
+
+Per workspace, in one transaction holding the workspace's ``RollupState`` row (a second
+refresh waits for the first, then finds nothing to do):
+
+1. Days that changed since the last refresh (``coverage.stale_days``) are forgotten.
+2. Days measured against another SLA table than today's are forgotten.
+3. Every day from the first raw row to the last finished day that is not rolled up is
+   summed with the same query the pages run live, grouped by day, ``BATCH_DAYS`` at a
+   time. A day is finished when it has ended — for service levels and crickets, when every
+   deadline of the day has passed too (``coverage.settle_time``), so nothing on it is
+   still pending by the clock. Days with no rows are recorded too: the pages then know
+   they are empty without asking.
+4. The state moves on: case events up to the newest one read before step 1, and rows
+   changed since ``CHANGE_OVERLAP`` before this refresh began (a write that raced the
+   refresh is looked at again next time; a day recomputed twice costs nothing but time).
+
+Pages never wait for this: a day not rolled up (or changed since) is queried live. The
+demo runs it every ``fairdesk.demo.runtime.INSIGHTS_EVERY_S``; in production run it from
+cron or a loop, every few minutes.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Min, Q
+from django.utils import timezone
+
+from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Message
+from fairdesk.insights import coverage
+from fairdesk.insights.models import (
+    Cell,
+    CricketCell,
+    CsatCell,
+    ParityCell,
+    RollupDay,
+    RollupState,
+    RootCauseCell,
+    ServiceLevelCell,
+)
+from fairdesk.insights.queries import crickets, csat, parity, root_causes, service_levels
+from fairdesk.insights.queries.expressions import TargetsTable
+from fairdesk.portal.models import CsatResponse
+from fairdesk.routing.queries import targets_table
+from fairdesk.workspaces.models import Workspace
+
+BATCH_DAYS = 31
+CHANGE_OVERLAP = timedelta(minutes=5)
+Figure = RollupDay.Figure
+CellBuilder = Callable[[Workspace, Q, datetime, TargetsTable], list[Any]]
+
+
+def _parity_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        ParityCell(
+            workspace=ws,
+            day=row["period"],
+            dimension=dimension,
+            bucket=row["bucket"],
+            severity=row["severity"],
+            entitlement=row["entitlement"],
+            **{name: row[name] or 0 for name in parity.SUMS},
+        )
+        for dimension in parity.DIMENSIONS
+        for row in parity.moment_rows(ws, within, dimension, by="day")
+    ]
+
+
+def _service_level_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        ServiceLevelCell(
+            workspace=ws,
+            day=row["day"],
+            severity=row["severity"],
+            team_id=row["team_id"],
+            origin_channel=row["origin_channel"],
+            cases=row["cases"],
+            **{name: row[name] for name in service_levels.SUMS},
+        )
+        for row in service_levels.day_rows(ws, within, now=now, targets=t)
+    ]
+
+
+def _cricket_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        CricketCell(
+            workspace=ws,
+            day=row["day"],
+            sentiment=row["sentiment"],
+            is_praise=bool(row["is_praise"]),
+            channel=row["channel"],
+            team_id=row["case__team_id"],
+            **{name: row[name] for name in crickets.SUMS},
+        )
+        for row in crickets.day_rows(ws, within, now=now, targets=t)
+    ]
+
+
+def _csat_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        CsatCell(
+            workspace=ws,
+            day=row["day"],
+            origin_channel=row["case__origin_channel"],
+            team_id=row["case__team_id"],
+            n=row["n"],
+            happy=row["happy"],
+            total=row["total"] or 0,
+        )
+        for row in csat.day_rows(ws, within)
+    ]
+
+
+def _root_cause_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        RootCauseCell(
+            workspace=ws,
+            day=row["period"],
+            topic=row["topic"],
+            root_cause=row["root_cause"],
+            **{name: row[name] for name in root_causes.SUMS},
+        )
+        for row in root_causes.count_rows(ws, within, by="day")
+    ]
+
+
+def _first_case(ws: Workspace) -> datetime | None:
+    cases = Case.objects.filter(workspace=ws).exclude(status=CaseStatus.MERGED)
+    first: datetime | None = cases.aggregate(at=Min("first_inbound_at"))["at"]
+    return first
+
+
+def _first_message(ws: Workspace) -> datetime | None:
+    messages = Message.objects.filter(workspace=ws, direction=Direction.INBOUND)
+    first: datetime | None = messages.aggregate(at=Min("sent_at"))["at"]
+    return first
+
+
+def _first_answer(ws: Workspace) -> datetime | None:
+    first: datetime | None = CsatResponse.objects.filter(workspace=ws).aggregate(
+        at=Min("created_at")
+    )["at"]
+    return first
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    figure: str
+    model: type[Cell]
+    field: str  # the raw column whose UTC day a cell sums
+    first: Callable[[Workspace], datetime | None]
+    cells: CellBuilder
+
+
+SPECS = (
+    _Spec(Figure.PARITY, ParityCell, "first_inbound_at", _first_case, _parity_cells),
+    _Spec(
+        Figure.SERVICE_LEVELS,
+        ServiceLevelCell,
+        "first_inbound_at",
+        _first_case,
+        _service_level_cells,
+    ),
+    _Spec(Figure.CRICKETS, CricketCell, "sent_at", _first_message, _cricket_cells),
+    _Spec(Figure.CSAT, CsatCell, "created_at", _first_answer, _csat_cells),
+    _Spec(Figure.ROOT_CAUSES, RootCauseCell, "first_inbound_at", _first_case, _root_cause_cells),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """What one refresh of one workspace did."""
+
+    workspace: str
+    forgotten: int  # rolled-up days dropped: changed, or measured against an old SLA table
+    summed: dict[str, int] = field(default_factory=dict)  # figure -> days summed
+
+
+def _day_ranges(days: set[date]) -> Q | None:
+    return coverage.Split(tuple(coverage.runs(days)), ()).cells()
+
+
+def _batches(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Runs of consecutive days, at most ``BATCH_DAYS`` long."""
+    for first, last in coverage.runs(days):
+        while first <= last:
+            end = min(last, first + timedelta(days=BATCH_DAYS - 1))
+            yield first, end
+            first = end + coverage.DAY
+
+
+def _finished_by(spec: _Spec, now: datetime, targets: TargetsTable) -> date:
+    """The last day of ``spec`` that can no longer change by the clock alone."""
+    return coverage.day_of(now - coverage.settle_time(spec.figure, targets)) - coverage.DAY
+
+
+def _sum_days(
+    workspace: Workspace, spec: _Spec, now: datetime, targets: TargetsTable, key: str
+) -> int:
+    first = spec.first(workspace)
+    if first is None:
+        return 0
+    last = _finished_by(spec, now, targets)
+    start = coverage.day_of(first)
+    have = set(
+        RollupDay.objects.filter(
+            workspace=workspace, figure=spec.figure, day__gte=start, day__lte=last
+        ).values_list("day", flat=True)
+    )
+    missing = [
+        start + timedelta(days=n)
+        for n in range((last - start).days + 1)
+        if start + timedelta(days=n) not in have
+    ]
+    for a, b in _batches(missing):
+        within = Q(
+            **{
+                f"{spec.field}__gte": coverage.day_start(a),
+                f"{spec.field}__lt": coverage.day_start(b + coverage.DAY),
+            }
+        )
+        cells = spec.cells(workspace, within, now, targets)
+        spec.model.objects.filter(workspace=workspace, day__gte=a, day__lte=b).delete()
+        spec.model.objects.bulk_create(cells, batch_size=1000)
+        RollupDay.objects.bulk_create(
+            RollupDay(
+                workspace=workspace,
+                figure=spec.figure,
+                day=a + timedelta(days=n),
+                targets_key=key,
+                computed_at=now,
+            )
+            for n in range((b - a).days + 1)
+        )
+    return len(missing)
+
+
+def _forget(workspace: Workspace, state: RollupState | None, targets: TargetsTable) -> int:
+    forgotten = 0
+    for spec in SPECS:
+        days = RollupDay.objects.filter(workspace=workspace, figure=spec.figure)
+        key = coverage.targets_key(spec.figure, targets)
+        forgotten += days.exclude(targets_key=key).delete()[0]
+        if state is not None:
+            stale = _day_ranges(coverage.stale_days(workspace, spec.figure, state))
+            if stale is not None:
+                forgotten += days.filter(stale).delete()[0]
+    return forgotten
+
+
+def refresh(*, workspace: Workspace, now: datetime | None = None) -> Refreshed:
+    """Bring the workspace's rollups up to date (see the module docstring)."""
+    now = now or timezone.now()
+    targets = targets_table(workspace)
+    with transaction.atomic():
+        state, created = RollupState.objects.select_for_update().get_or_create(
+            workspace=workspace,
+            defaults={"event_cursor": 0, "changed_since": now, "refreshed_at": now},
+        )
+        cursor = CaseEvent.objects.filter(workspace=workspace).aggregate(last=Max("id"))["last"]
+        forgotten = _forget(workspace, None if created else state, targets)
+        summed = {
+            spec.figure: _sum_days(
+                workspace, spec, now, targets, coverage.targets_key(spec.figure, targets)
+            )
+            for spec in SPECS
+        }
+        state.event_cursor = cursor or 0
+        state.changed_since = now - CHANGE_OVERLAP
+        state.refreshed_at = now
+        state.save()
+    return Refreshed(workspace.slug, forgotten, summed)
+
+
+def refresh_all(*, now: datetime | None = None) -> list[Refreshed]:
+    """Every workspace, one after the other."""
+    return [refresh(workspace=w, now=now) for w in Workspace.objects.order_by("id")]
+
+
+def forget_all(workspace: Workspace) -> None:
+    """Drop every rollup of the workspace: the pages go live until the next refresh."""
+    with transaction.atomic():
+        RollupState.objects.filter(workspace=workspace).delete()
+        RollupDay.objects.filter(workspace=workspace).delete()
+        for spec in SPECS:
+            spec.model.objects.filter(workspace=workspace).delete()
