@@ -1,11 +1,13 @@
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fairdesk.connectors.meta.standin import MetaStandIn
 from fairdesk.connectors.models import Channel
 from fairdesk.connectors.services import create_channel
 from fairdesk.workspaces.models import Workspace
@@ -17,6 +19,7 @@ ACME_VERIFY_TOKEN = "acme-verify-Jq8rT2vX"
 PAGE_ID = "104200000000001"
 IG_ACCOUNT_ID = "17841400000000001"
 GLOBEX_PAGE_ID = "104200000000999"
+ACME_TOKEN = "EAAacme-page-token-0001"
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -57,3 +60,19 @@ def globex_channel(other_workspace: Workspace) -> Channel:
         config={"page_id": GLOBEX_PAGE_ID, "page_name": "Globex Help"},
         credentials={"app_secret": GLOBEX_SECRET, "verify_token": "globex-verify"},
     )
+
+
+@pytest.fixture
+def graph() -> Iterator[MetaStandIn]:
+    """The Graph API stand-in with Acme's Page (and its Instagram account)."""
+    with MetaStandIn() as standin:
+        assert isinstance(standin, MetaStandIn)
+        standin.add_page(
+            PAGE_ID,
+            ACME_TOKEN,
+            name="Acme Support",
+            instagram_account_id=IG_ACCOUNT_ID,
+            instagram_username="@acmesupport",
+            app_secret=ACME_SECRET,
+        )
+        yield standin

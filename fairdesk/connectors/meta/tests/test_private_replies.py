@@ -9,7 +9,6 @@ fold onto the stored reply and name the PSID, so the answer continues the same c
 """
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +21,9 @@ from fairdesk.connectors.meta import adapter
 from fairdesk.connectors.meta.standin import MetaStandIn
 from fairdesk.connectors.meta.tests.conftest import (
     ACME_SECRET,
+    ACME_TOKEN,
     GLOBEX_PAGE_ID,
     GLOBEX_SECRET,
-    IG_ACCOUNT_ID,
     PAGE_ID,
     fixture_json,
     signature,
@@ -39,7 +38,6 @@ from fairdesk.replies.sender import send_pending
 from fairdesk.replies.services import submit_reply
 from fairdesk.workspaces.models import Agent, Workspace
 
-ACME_TOKEN = "EAAacme-page-token-0001"
 POST = f"{PAGE_ID}_220000000000001"
 COMMENT = "220000000000001_330000000000001"
 COMMENTER = "6100000000000001"  # the commenter's id in the Page feed
@@ -47,21 +45,6 @@ PSID = "7300000000000042"  # the same person in Messenger (private_reply_*.json)
 ECHO_MID = "m_Pr1vRpLy-9f3c2a7be04d1c6e5f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5"
 ANSWER_MID = "m_AnSwEr-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
 PRIVATE_TEXT = "Sorry about the dryer, Dana. Could you send me the order's postcode?"
-
-
-@pytest.fixture
-def graph() -> Iterator[MetaStandIn]:
-    with MetaStandIn() as standin:
-        assert isinstance(standin, MetaStandIn)
-        standin.add_page(
-            PAGE_ID,
-            ACME_TOKEN,
-            name="Acme Support",
-            instagram_account_id=IG_ACCOUNT_ID,
-            instagram_username="@acmesupport",
-            app_secret=ACME_SECRET,
-        )
-        yield standin
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ worker — against the Graph stand-in on loopback; only the network is replaced.
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from fairdesk.connectors.meta.connector import CONNECTOR
 from fairdesk.connectors.meta.standin import MetaStandIn
 from fairdesk.connectors.meta.tests.conftest import (
     ACME_SECRET,
+    ACME_TOKEN,
     GLOBEX_PAGE_ID,
     GLOBEX_SECRET,
     IG_ACCOUNT_ID,
@@ -37,7 +38,6 @@ from fairdesk.replies.services import submit_reply
 from fairdesk.workspaces.models import Agent, Workspace
 from fairdesk.workspaces.services import create_agent
 
-ACME_TOKEN = "EAAacme-page-token-0001"
 GLOBEX_TOKEN = "EAAglobex-page-token-0002"
 POST = f"{PAGE_ID}_220000000000001"
 COMMENT = "220000000000001_330000000000001"
@@ -47,21 +47,6 @@ IG_COMMENT = "17865799348089039"
 IGSID = "6100000000000777"
 VISITOR_POST = f"{PAGE_ID}_220000000000007"
 REPLY = "Sorry about the dryer, Dana. A technician can come on Thursday."
-
-
-@pytest.fixture
-def graph() -> Iterator[MetaStandIn]:
-    with MetaStandIn() as standin:
-        assert isinstance(standin, MetaStandIn)
-        standin.add_page(
-            PAGE_ID,
-            ACME_TOKEN,
-            name="Acme Support",
-            instagram_account_id=IG_ACCOUNT_ID,
-            instagram_username="@acmesupport",
-            app_secret=ACME_SECRET,
-        )
-        yield standin
 
 
 @pytest.fixture
