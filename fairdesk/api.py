@@ -17,6 +17,7 @@ from fairdesk.insights.api import router as insights_router
 from fairdesk.knowledge.api import router as knowledge_router
 from fairdesk.portal.api import router as portal_router
 from fairdesk.replies.api import router as replies_router
+from fairdesk.routing.api import router as routing_router
 
 api = NinjaAPI(
     title="Fairdesk",
@@ -31,5 +32,6 @@ api.add_router("/", replies_router, tags=["replies"])
 api.add_router("/", calls_router, tags=["calls"])
 api.add_router("/", work_orders_router, tags=["work orders"])
 api.add_router("/", portal_router, tags=["portal"])
+api.add_router("/", routing_router, tags=["routing rules"])
 api.add_router("/", knowledge_router, tags=["knowledge"])
 api.add_router("/insights/", insights_router, tags=["insights"])

@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("fairdesk.connectors.phone.urls")),
     path("portal/", include("fairdesk.portal.urls")),
     path("", include("fairdesk.knowledge.urls")),
+    path("", include("fairdesk.routing.urls")),
     path("", include("fairdesk.api_urls")),
 ]

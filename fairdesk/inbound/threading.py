@@ -59,6 +59,7 @@ from fairdesk.inbound.identities import (
 )
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.routing.queries import targets_table
+from fairdesk.routing.rules import Arrival, ArrivalRouter
 from fairdesk.routing.teams import team_for
 from fairdesk.triage import pileon
 from fairdesk.workspaces.models import Employee, Team, Workspace
@@ -142,6 +143,7 @@ class BatchThreader:
         self.workspace = workspace
         self.now = now
         self.teams: list[Team] = list(Team.objects.filter(workspace=workspace))
+        self.router = ArrivalRouter(workspace=workspace, teams=self.teams, now=now)
         self.targets = targets_table(workspace)
         self.brand_handle = workspace.brand_handle
         self._employees: dict[int, Employee] | None = None
@@ -475,11 +477,18 @@ class BatchThreader:
             first_inbound_at=msg.created_at,
             last_inbound_at=msg.created_at,
             awaiting_since=msg.created_at,
-            team=team_for(self.teams, topic=topic, signals=signals),
         )
         refresh_deadlines(case, self.targets)
         result.new_cases.append(case)
         result.events.extend(case_opened(case, item, at=msg.created_at))
+        arrival = Arrival(
+            topic=topic,
+            severity=case.severity,
+            signals=signals,
+            language=triage.language if triage else "",
+            text=f"{msg.subject or ''}\n{msg.text}",
+        )
+        result.events.extend(self.router.route(case, arrival, at=msg.created_at))
         return case
 
     def _add_inbound(

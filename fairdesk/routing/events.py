@@ -59,6 +59,25 @@ def routed(
     )
 
 
+def routed_on_arrival(
+    case: Case,
+    *,
+    team: Team,
+    at: datetime,
+    rule: tuple[str, str] | None = None,
+    assignment: str | None = None,
+) -> CaseEvent:
+    """Where a new case went: by a routing rule (its id and name, as they were then, so
+    the timeline says why), or by the team's skills when no rule matched."""
+    params: dict[str, Any] = {"team": team.name, "topic": case.topic}
+    if rule is not None:
+        params["rule"] = rule[1]
+        params["rule_id"] = rule[0]
+    if assignment is not None:
+        params["assignment"] = assignment
+    return _event(case, CaseEvent.Type.ROUTED, at=at, actor=None, **params)
+
+
 def status_changed(
     case: Case, *, status: str, previous: str, actor: Agent, at: datetime
 ) -> CaseEvent:

@@ -1,4 +1,5 @@
-"""The queue's web forms: building a view's conditions, naming it, and bulk actions.
+"""The queue's web forms: building a view's conditions, naming it, bulk actions, and
+routing rules.
 
 Forms only turn request fields into typed values; the condition schema itself
 (:class:`~fairdesk.routing.conditions.Conditions`) decides what is valid.
@@ -6,15 +7,16 @@ Forms only turn request fields into typed values; the condition schema itself
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from django import forms
 from pydantic import ValidationError
 
 from fairdesk.cases.models import CaseStatus
 from fairdesk.routing.conditions import MAX_WINDOW_MINUTES, Conditions
-from fairdesk.routing.models import Severity
-from fairdesk.routing.services import MAX_BULK, MAX_VIEW_NAME, SETTABLE_STATUSES
+from fairdesk.routing.models import RoutingRule, Severity
+from fairdesk.routing.rules import MAX_PHRASES, RuleConditions, Signal
+from fairdesk.routing.services import MAX_BULK, MAX_RULE_NAME, MAX_VIEW_NAME, SETTABLE_STATUSES
 from fairdesk.workspaces.models import Agent, Team
 
 MY_TEAM = "mine"
@@ -154,3 +156,103 @@ class BulkForm(forms.Form):
         if needs and not data.get(needs):
             self.add_error(needs, f"Choose the {needs} for this action.")
         return data
+
+
+# --- routing rules ---------------------------------------------------------------------
+
+
+class TeamAgentField(forms.ModelChoiceField):
+    """An agent, shown with their team (a rule's agent must be of the rule's team)."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.display_name} ({obj.team.name if obj.team else 'no team'})"
+
+
+SIGNAL_CHOICES = [(s, s.replace("_", " ")) for s in get_args(Signal)]
+
+
+class RuleForm(forms.Form):
+    """A routing rule as form fields; :class:`RuleConditions` decides what is valid.
+
+    Fields the form does not have (``channel``, ``followers``, ``priority``,
+    ``workspace`` …) are refused with an error rather than silently dropped, as the API
+    refuses them. There is deliberately no channel field: the channel a case started on
+    may not choose its team (DESIGN §5), unlike the saved views' filter above.
+    """
+
+    name = forms.CharField(max_length=MAX_RULE_NAME)
+    enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    topic = forms.CharField(max_length=400, required=False, help_text="e.g. billing, repair")
+    severity = forms.MultipleChoiceField(
+        choices=Severity.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    signals = forms.MultipleChoiceField(
+        choices=SIGNAL_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    language = forms.CharField(max_length=400, required=False, help_text="e.g. en")
+    text_contains = forms.CharField(
+        label="Message contains",
+        max_length=MAX_PHRASES * 101,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One phrase per line; any of them matches. Capitals, punctuation and "
+        "emoji are ignored.",
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug")
+    assignee = TeamAgentField(
+        queryset=Agent.objects.none(),
+        required=False,
+        empty_label="Nobody: the team's assignment policy decides",
+        help_text="Given the case only while available and under the team's cap.",
+    )
+
+    ALLOWED_EXTRA = frozenset({"csrfmiddlewaretoken"})
+
+    def __init__(self, *args: Any, viewer: Agent, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        team_field = self.fields["team"]
+        agent_field = self.fields["assignee"]
+        assert isinstance(team_field, forms.ModelChoiceField)
+        assert isinstance(agent_field, forms.ModelChoiceField)
+        team_field.queryset = Team.objects.filter(workspace_id=viewer.workspace_id)
+        agent_field.queryset = Agent.objects.filter(
+            workspace_id=viewer.workspace_id, team__isnull=False
+        ).select_related("team")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        unknown = sorted(set(self.data) - set(self.fields) - self.ALLOWED_EXTRA)
+        if unknown:
+            raise forms.ValidationError(f"Unknown fields: {', '.join(unknown[:5])}.")
+        if self.errors:
+            return data
+        raw = {
+            "topic": _words(data["topic"]),
+            "severity": data["severity"] or None,
+            "signals": data["signals"] or None,
+            "language": _words(data["language"]),
+            "text_contains": [p.strip() for p in data["text_contains"].splitlines() if p.strip()]
+            or None,
+        }
+        try:
+            data["conditions"] = RuleConditions.model_validate(raw)
+        except ValidationError as error:
+            for problem in error.errors():
+                where = ".".join(str(p) for p in problem["loc"]) or "rule"
+                self.add_error(None, f"{where}: {problem['msg']}")
+        return data
+
+    @staticmethod
+    def initial_from(rule: RoutingRule) -> dict[str, Any]:
+        conditions = RuleConditions.model_validate(rule.conditions)
+        return {
+            "name": rule.name,
+            "enabled": rule.enabled,
+            "topic": ", ".join(conditions.topic or []),
+            "severity": conditions.severity or [],
+            "signals": conditions.signals or [],
+            "language": ", ".join(conditions.language or []),
+            "text_contains": "\n".join(conditions.text_contains or []),
+            "team": rule.team.slug,
+            "assignee": rule.assignee_id,
+        }

@@ -136,3 +136,70 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"escalation of case {self.case_id} at {self.deadline:%Y-%m-%d %H:%M}"
+
+
+class RoutingRule(models.Model):
+    """Where a new case goes on arrival, decided by what the problem is.
+
+    Enabled rules are tried in ``position`` order and the first whose conditions match
+    sends the case to ``team`` (and, when ``assignee`` is set and that agent is available
+    and under the team's cap, to them). No match: the skills routing of
+    :func:`fairdesk.routing.teams.team_for`. ``conditions`` only ever holds JSON that
+    passed :class:`fairdesk.routing.rules.RuleConditions`. There is deliberately no field
+    that sets severity, deadlines or queue order, and no condition on channel, visibility
+    or reach (DESIGN §5).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="routing_rules")
+    name = models.CharField(max_length=80)
+    position = models.PositiveIntegerField(help_text="1 is tried first.")
+    enabled = models.BooleanField(default=True)
+    conditions = models.JSONField(default=dict, blank=True)
+    team = models.ForeignKey(Team, on_delete=models.RESTRICT, related_name="routing_rules")
+    assignee = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="routing_rules"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="routing_rule_unique_name"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "enabled", "position"], name="routing_rule_order_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRuleChange(models.Model):
+    """The append-only audit log of routing rules: who changed which rule, from what to
+    what. Kept by the rule's public id and name so that it outlives the rule."""
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        UPDATED = "updated"
+        MOVED = "moved"
+        ENABLED = "enabled"
+        DISABLED = "disabled"
+        DELETED = "deleted"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    rule_public_id = models.UUIDField()
+    rule_name = models.CharField(max_length=80)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["workspace", "at"], name="routing_rule_change_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.rule_name}"

@@ -6,7 +6,7 @@ from django.db.models import Count, F, Min, Q, QuerySet
 
 from fairdesk.cases.models import OPEN_STATUSES, QUEUE_STATUSES, Case
 from fairdesk.routing.conditions import BREACHING_SOON_MINUTES, BUILT_IN, Conditions
-from fairdesk.routing.models import SavedView, SlaPolicy
+from fairdesk.routing.models import RoutingRule, RoutingRuleChange, SavedView, SlaPolicy
 from fairdesk.routing.policy import DEFAULT_TARGETS, Targets
 from fairdesk.workspaces.models import Agent, Workspace
 
@@ -157,3 +157,36 @@ def pool_load(workspace: Workspace, *, now: datetime) -> PoolLoad:
 
 def _capped(cases: QuerySet[Case]) -> int:
     return cases.values("id")[:POOL_COUNT_CAP].count()
+
+
+# --- routing rules ---------------------------------------------------------------------
+
+RULE_CHANGES_SHOWN = 20
+
+
+def routing_rules(workspace: Workspace) -> list[RoutingRule]:
+    """Every rule of the workspace in the order they are tried, with team and agent."""
+    return list(
+        RoutingRule.objects.filter(workspace=workspace)
+        .select_related("team", "assignee__user")
+        .order_by("position", "id")
+    )
+
+
+def routing_rule_for(workspace: Workspace, public_id: uuid.UUID) -> RoutingRule | None:
+    return (
+        RoutingRule.objects.filter(workspace=workspace, public_id=public_id)
+        .select_related("team", "assignee__user")
+        .first()
+    )
+
+
+def rule_changes(
+    workspace: Workspace, *, limit: int = RULE_CHANGES_SHOWN
+) -> list[RoutingRuleChange]:
+    """The latest changes to the workspace's rules, newest first."""
+    return list(
+        RoutingRuleChange.objects.filter(workspace=workspace)
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )

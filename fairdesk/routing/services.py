@@ -1,4 +1,5 @@
-"""Writes of the queue: saved views and bulk actions. Keyword-only, workspace-checked.
+"""Writes of the queue: saved views, bulk actions and routing rules. Keyword-only,
+workspace-checked.
 
 A bulk action runs in one transaction over the agent's own workspace only: ids of
 another workspace (or unknown ids) are not touched and are counted as refused, without
@@ -21,13 +22,15 @@ from fairdesk.cases.models import OPEN_STATUSES, Case, CaseEvent, CaseStatus
 from fairdesk.followthrough.models import WorkOrder
 from fairdesk.routing import events
 from fairdesk.routing.conditions import Conditions
-from fairdesk.routing.locks import lock_cases
-from fairdesk.routing.models import SavedView
+from fairdesk.routing.locks import lock_cases, lock_rules
+from fairdesk.routing.models import RoutingRule, RoutingRuleChange, SavedView
 from fairdesk.routing.queries import targets_table
+from fairdesk.routing.rules import MAX_RULES, RuleConditions
 from fairdesk.workspaces.models import Agent, Team, Workspace
 
 MAX_BULK = 200
 MAX_VIEW_NAME = 80
+MAX_RULE_NAME = 80
 SETTABLE_STATUSES = (
     CaseStatus.OPEN,
     CaseStatus.PENDING_CUSTOMER,
@@ -248,3 +251,244 @@ def sweep(*, now: datetime | None = None) -> tuple[int, int, int]:
         released += auto_unassign(workspace=workspace, now=at)
         assigned += auto_assign(workspace=workspace, now=at)
     return escalated, released, assigned
+
+
+# --- routing rules ---------------------------------------------------------------------
+# Supervisors and admins only. Each change runs under the workspace's rule lock, keeps
+# positions dense (1, 2, 3, …) and writes one RoutingRuleChange row (the audit log).
+
+
+class RuleInvalid(ValueError):
+    """A rule that cannot be stored as asked; nothing was changed."""
+
+
+def create_rule(
+    *,
+    agent: Agent,
+    name: str,
+    conditions: RuleConditions | dict[str, Any],
+    team: Team,
+    assignee: Agent | None = None,
+    enabled: bool = True,
+    position: int | None = None,
+) -> RoutingRule:
+    """Add a rule, last unless ``position`` says where (1 is tried first)."""
+    _require_rule_editor(agent)
+    checked = _rule_fields(agent, name=name, conditions=conditions, team=team, assignee=assignee)
+    with transaction.atomic():
+        lock_rules(agent.workspace_id)
+        count = RoutingRule.objects.filter(workspace_id=agent.workspace_id).count()
+        if count >= MAX_RULES:
+            raise RuleInvalid(f"A workspace has at most {MAX_RULES} routing rules.")
+        _unique_name(agent, checked["name"], rule=None)
+        rule = RoutingRule.objects.create(
+            workspace_id=agent.workspace_id,
+            position=count + 1,
+            enabled=enabled,
+            **checked,
+        )
+        if position is not None:
+            _place(rule, position)
+        _audit(agent, rule, RoutingRuleChange.Action.CREATED, before=None, after=_snapshot(rule))
+    return rule
+
+
+def update_rule(
+    *,
+    agent: Agent,
+    rule: RoutingRule,
+    name: str,
+    conditions: RuleConditions | dict[str, Any],
+    team: Team,
+    assignee: Agent | None,
+    enabled: bool,
+    position: int | None = None,
+) -> RoutingRule:
+    """Replace a rule's name, conditions, actions and state; move it if ``position``."""
+    _require_rule_editor(agent, rule)
+    checked = _rule_fields(
+        agent, name=name, conditions=conditions, team=team, assignee=assignee, kept=rule
+    )
+    with transaction.atomic():
+        lock_rules(agent.workspace_id)
+        current = _fresh(rule)
+        before = _snapshot(current)
+        _unique_name(agent, checked["name"], rule=current)
+        for key, value in checked.items():
+            setattr(current, key, value)
+        current.enabled = enabled
+        current.save()
+        if position is not None:
+            _place(current, position)
+        after = _snapshot(current)
+        if after != before:
+            _audit(agent, current, _change_kind(before, after), before=before, after=after)
+    return current
+
+
+def set_rule_enabled(*, agent: Agent, rule: RoutingRule, enabled: bool) -> RoutingRule:
+    """Switch a rule on or off; it keeps its place."""
+    _require_rule_editor(agent, rule)
+    with transaction.atomic():
+        lock_rules(agent.workspace_id)
+        current = _fresh(rule)
+        if current.enabled != enabled:
+            before = _snapshot(current)
+            current.enabled = enabled
+            current.save(update_fields=["enabled", "updated_at"])
+            after = _snapshot(current)
+            _audit(agent, current, _change_kind(before, after), before=before, after=after)
+    return current
+
+
+def move_rule(*, agent: Agent, rule: RoutingRule, position: int) -> RoutingRule:
+    """Put a rule at ``position`` (1 is tried first; past the end means last)."""
+    _require_rule_editor(agent, rule)
+    with transaction.atomic():
+        lock_rules(agent.workspace_id)
+        current = _fresh(rule)
+        before = _snapshot(current)
+        _place(current, position)
+        after = _snapshot(current)
+        if after != before:
+            _audit(agent, current, RoutingRuleChange.Action.MOVED, before=before, after=after)
+    return current
+
+
+def delete_rule(*, agent: Agent, rule: RoutingRule) -> None:
+    """Delete a rule; the audit log keeps what it was. Cases it routed keep their team."""
+    _require_rule_editor(agent, rule)
+    with transaction.atomic():
+        lock_rules(agent.workspace_id)
+        current = _fresh(rule)
+        before = _snapshot(current)
+        _audit(agent, current, RoutingRuleChange.Action.DELETED, before=before, after=None)
+        current.delete()
+        _renumber(agent.workspace_id)
+
+
+def _require_rule_editor(agent: Agent, rule: RoutingRule | None = None) -> None:
+    if not agent.is_supervisor:
+        raise PermissionDenied("Only supervisors and admins change routing rules.")
+    if rule is not None and rule.workspace_id != agent.workspace_id:
+        raise PermissionDenied("This rule belongs to another workspace.")
+
+
+def _rule_fields(
+    agent: Agent,
+    *,
+    name: str,
+    conditions: RuleConditions | dict[str, Any],
+    team: Team,
+    assignee: Agent | None,
+    kept: RoutingRule | None = None,
+) -> dict[str, Any]:
+    """Validated fields of a rule. An agent who has since left the rule's team may stay
+    on it while neither changes (the rule can still be renamed or switched off); on
+    arrival such an agent is simply not given cases."""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_RULE_NAME:
+        raise RuleInvalid(f"Give the rule a name of 1 to {MAX_RULE_NAME} characters.")
+    if not isinstance(conditions, RuleConditions):
+        try:
+            conditions = RuleConditions.model_validate(conditions)
+        except ValidationError as error:
+            raise RuleInvalid(str(error)) from error
+    if team.workspace_id != agent.workspace_id:
+        raise RuleInvalid("Choose a team of this workspace.")
+    unchanged = kept is not None and (kept.team_id, kept.assignee_id) == (
+        team.pk,
+        assignee.pk if assignee else None,
+    )
+    if assignee is not None and (
+        assignee.workspace_id != agent.workspace_id
+        or (assignee.team_id != team.pk and not unchanged)
+    ):
+        raise RuleInvalid(f"Choose an agent of the team {team.name}, or leave it to the team.")
+    return {"name": name, "conditions": conditions.stored(), "team": team, "assignee": assignee}
+
+
+def _unique_name(agent: Agent, name: str, *, rule: RoutingRule | None) -> None:
+    same = RoutingRule.objects.filter(workspace_id=agent.workspace_id, name=name)
+    if rule is not None:
+        same = same.exclude(pk=rule.pk)
+    if same.exists():
+        raise RuleInvalid(f"There is already a rule named {name!r}.")
+
+
+def _fresh(rule: RoutingRule) -> RoutingRule:
+    """The rule as stored now, read under the lock."""
+    try:
+        return RoutingRule.objects.select_related("team", "assignee__user").get(
+            pk=rule.pk, workspace_id=rule.workspace_id
+        )
+    except RoutingRule.DoesNotExist:
+        raise RuleInvalid("This rule was deleted meanwhile.") from None
+
+
+def _place(rule: RoutingRule, position: int) -> None:
+    if position < 1:
+        raise RuleInvalid("Positions start at 1.")
+    _renumber(rule.workspace_id, moving=rule, to=position)
+
+
+def _renumber(workspace_id: int, *, moving: RoutingRule | None = None, to: int = 0) -> None:
+    """Positions 1..n in the current order, with ``moving`` put at ``to``."""
+    rules = list(
+        RoutingRule.objects.filter(workspace_id=workspace_id)
+        .order_by("position", "id")
+        .only("id", "position")
+    )
+    if moving is not None:
+        rules = [r for r in rules if r.pk != moving.pk]
+        rules.insert(min(to, len(rules) + 1) - 1, moving)
+    changed = []
+    for number, row in enumerate(rules, start=1):
+        if row.position != number:
+            row.position = number
+            changed.append(row)
+    RoutingRule.objects.bulk_update(changed, ["position"])
+
+
+def _snapshot(rule: RoutingRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "position": rule.position,
+        "enabled": rule.enabled,
+        "conditions": rule.conditions,
+        "team": rule.team.slug,
+        "assignee": rule.assignee.user.get_username() if rule.assignee else None,
+    }
+
+
+def _change_kind(before: dict[str, Any], after: dict[str, Any]) -> str:
+    changed = {key for key in after if after[key] != before[key]}
+    if changed == {"enabled"}:
+        return (
+            RoutingRuleChange.Action.ENABLED
+            if after["enabled"]
+            else (RoutingRuleChange.Action.DISABLED)
+        )
+    if changed == {"position"}:
+        return RoutingRuleChange.Action.MOVED
+    return RoutingRuleChange.Action.UPDATED
+
+
+def _audit(
+    agent: Agent,
+    rule: RoutingRule,
+    action: str,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    RoutingRuleChange.objects.create(
+        workspace_id=agent.workspace_id,
+        rule_public_id=rule.public_id,
+        rule_name=rule.name,
+        action=action,
+        actor=agent,
+        before=before,
+        after=after,
+        at=timezone.now(),
+    )
