@@ -20,8 +20,9 @@ class ChannelConfig(BaseModel):
 
 class XConfig(ChannelConfig):
     """An X account subscribed through the Account Activity API. Replies, reconciliation
-    and mention backfill go to the v2 API at ``api_base`` (a stand-in's loopback URL in
-    tests and the demo)."""
+    and mention backfill go to the v2 API at ``api_base``; customers signing in to the
+    portal with X approve at ``authorize_base`` + ``/i/oauth2/authorize`` (both a
+    stand-in's loopback URL in tests and the demo)."""
 
     brand_user_id: NumericId
     brand_handle: Handle = ""
@@ -31,6 +32,12 @@ class XConfig(ChannelConfig):
             strip_whitespace=True, max_length=200, pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+/?$"
         ),
     ] = "https://api.x.com"
+    authorize_base: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, max_length=200, pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+/?$"
+        ),
+    ] = "https://x.com"
 
 
 class MetaConfig(ChannelConfig):

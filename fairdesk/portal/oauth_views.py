@@ -1,13 +1,14 @@
-"""Sign in with Mastodon from the verify page (the flow: ``fairdesk.portal.oauth``).
+"""Sign in with Mastodon or X from the verify page (the flow: ``fairdesk.portal.oauth``).
 
-``/portal/<workspace>/oauth/mastodon/`` starts it for the link being verified (the
-pending cookie of ``views``) and sends the browser to the instance, keeping the
+``/portal/<workspace>/oauth/<provider>/`` starts it for the link being verified (the
+pending cookie of ``views``) and sends the browser to the platform, keeping the
 attempt's id and browser secret in a signed cookie (``fd_portal_oauth``: HttpOnly,
-SameSite=Lax, so it comes back on the instance's top-level redirect; scoped to the
+SameSite=Lax, so it comes back on the platform's top-level redirect; scoped to the
 workspace's portal path; ten minutes). The start is a link, not a form: the CSP's
 ``form-action 'self'`` stops a form whose answer redirects to another origin.
-``…/oauth/mastodon/callback/`` is where the instance sends the browser back; it
-finishes the attempt and, on success, signs in exactly as a right code does.
+``…/oauth/<provider>/callback/`` is where the platform sends the browser back; it
+finishes the attempt and, on success, signs in exactly as a right code does. One
+attempt at a time per browser: starting with one provider ends an attempt with the other.
 """
 
 import uuid
@@ -39,12 +40,36 @@ class Attempt:
 @never_cache
 @require_GET
 def mastodon_start(request: HttpRequest, workspace: str) -> HttpResponse:
+    return _start(request, workspace, oauth.MASTODON)
+
+
+@never_cache
+@require_GET
+def mastodon_callback(request: HttpRequest, workspace: str) -> HttpResponse:
+    return _finish(request, workspace, oauth.MASTODON)
+
+
+@never_cache
+@require_GET
+def x_start(request: HttpRequest, workspace: str) -> HttpResponse:
+    return _start(request, workspace, oauth.X)
+
+
+@never_cache
+@require_GET
+def x_callback(request: HttpRequest, workspace: str) -> HttpResponse:
+    return _finish(request, workspace, oauth.X)
+
+
+def _start(request: HttpRequest, workspace: str, provider: oauth.Provider) -> HttpResponse:
     found = views._workspace(workspace)
     pending = views._pending(request, found)
     if pending is None:
         return views._unusable(request, found)
     try:
-        started = oauth.start_sign_in(link=pending.link, redirect_uri=_callback(request, found))
+        started = oauth.start_sign_in(
+            provider=provider, link=pending.link, redirect_uri=_callback(request, found, provider)
+        )
     except oauth.SignInRefused as refused:
         return views._verify_page(request, pending, status=refused.status, error=str(refused))
     except Throttled as throttled:
@@ -61,9 +86,7 @@ def mastodon_start(request: HttpRequest, workspace: str) -> HttpResponse:
     return response
 
 
-@never_cache
-@require_GET
-def mastodon_callback(request: HttpRequest, workspace: str) -> HttpResponse:
+def _finish(request: HttpRequest, workspace: str, provider: oauth.Provider) -> HttpResponse:
     found = views._workspace(workspace)
     pending = views._pending(request, found)
     if pending is None:
@@ -73,11 +96,12 @@ def mastodon_callback(request: HttpRequest, workspace: str) -> HttpResponse:
         if attempt is None or attempt.link_id != pending.link.pk:
             raise oauth.StateMismatch
         session, secret = oauth.finish_sign_in(
+            provider=provider,
             link=pending.link,
             challenge_id=attempt.challenge_id,
             browser_secret=attempt.browser_secret,
             params={name: request.GET.get(name, "") for name in ("state", "code", "error")},
-            redirect_uri=_callback(request, found),
+            redirect_uri=_callback(request, found, provider),
         )
     except oauth.StateMismatch as refused:
         return views._verify_page(request, pending, status=refused.status, error=str(refused))
@@ -88,9 +112,10 @@ def mastodon_callback(request: HttpRequest, workspace: str) -> HttpResponse:
     return views._forget(response, found, OAUTH_COOKIE)  # the attempt is spent
 
 
-def _callback(request: HttpRequest, workspace: Workspace) -> str:
-    """The redirect URI registered on the instance for this workspace's portal."""
-    path = reverse("portal:oauth-mastodon-callback", kwargs={"workspace": workspace.slug})
+def _callback(request: HttpRequest, workspace: Workspace, provider: oauth.Provider) -> str:
+    """The redirect URI registered with the platform for this workspace's portal."""
+    name = f"portal:oauth-{provider.kind}-callback"
+    path = reverse(name, kwargs={"workspace": workspace.slug})
     return request.build_absolute_uri(path)
 
 

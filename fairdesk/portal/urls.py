@@ -24,6 +24,8 @@ urlpatterns: list[URLPattern] = [
         oauth_views.mastodon_callback,
         name="oauth-mastodon-callback",
     ),
+    path("<slug:workspace>/oauth/x/", oauth_views.x_start, name="oauth-x"),
+    path("<slug:workspace>/oauth/x/callback/", oauth_views.x_callback, name="oauth-x-callback"),
     path("<slug:workspace>/signed-out/", views.signed_out, name="signed-out"),
     path("<slug:workspace>/logout/", views.logout, name="logout"),
     path("<slug:workspace>/cases/<uuid:public_id>/", views.case_page, name="case"),

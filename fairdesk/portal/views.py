@@ -168,7 +168,7 @@ def _verify_page(
         "code_form": code_form or CodeForm(),
         "code_sent": pending.challenge_id is not None,
         "has_routes": bool(routes),
-        "mastodon_sign_in": oauth.offered(pending.link),
+        "sign_ins": oauth.offered(pending.link),
         "error": error,
     }
     return render(request, "portal/verify.html", context, status=status)

@@ -7,17 +7,32 @@ the user tweet timeline and the mention timeline return what was posted or seede
 ``pagination_token`` paging and only the requested ``tweet.fields``. Text is returned
 HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``) as X returns it. Tests and ``fairdesk demo``
 seed customers' mentions here and read what the brand posted.
+
+Sign-in with X (OAuth 2.0 Authorization Code Flow with PKCE, docs.x.com
+fundamentals/authentication/oauth-2-0): ``add_oauth_client`` registers an app's client
+id, its callback URLs and, for a confidential client, its secret. ``GET
+/i/oauth2/authorize`` approves at once as the user ``signed_in`` names (the login page
+while it is None, ``access_denied`` while ``deny`` is set) and redirects to the callback
+with ``code`` and ``state``; an unknown client or callback gets an error page, never a
+redirect. ``POST /2/oauth2/token`` with ``grant_type=authorization_code`` trades a code
+once (client: HTTP Basic for a confidential client, ``client_id`` for a public one;
+redirect URI and PKCE verifier checked; a code used twice also revokes its token);
+``GET /2/users/me`` answers the bearer's user (scopes ``users.read`` and ``tweet.read``);
+``POST /2/oauth2/revoke`` ends a token.
 """
 
 import base64
 import html
 import itertools
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+
+from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 
 from fairdesk.connectors.standin import Request, Response, StandIn
 
@@ -27,6 +42,18 @@ EPOCH = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ALWAYS_FIELDS = ("id", "text", "edit_history_tweet_ids")
 TIMELINE_LIMITS = (5, 100)
 DM_LIMITS = (1, 100)
+SCOPES = frozenset(
+    {
+        "tweet.read",
+        "tweet.write",
+        "users.read",
+        "dm.read",
+        "dm.write",
+        "follows.read",
+        "offline.access",
+    }
+)
+ME_SCOPES = frozenset({"users.read", "tweet.read"})
 
 
 def problem(status: int, title: str, detail: str) -> Response:
@@ -106,11 +133,20 @@ class XStandIn(StandIn):
         # OAuth 2.0: refresh token → (user id, client id); client id → secret (confidential)
         self.refresh_tokens: dict[str, tuple[str, str]] = {}
         self.clients: dict[str, str] = {}
+        # Sign-in: client id → callback URLs; code → grant; access token → its grant
+        self.callbacks: dict[str, set[str]] = {}
+        self.signed_in: str | None = None  # the user the browser is logged in to X as
+        self.deny = False
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.grants: dict[str, dict[str, Any]] = {}
         self.tweets: list[Tweet] = []
         self.dm_events: list[DmEvent] = []
         self._ids = itertools.count(FIRST_ID, ID_STEP)
         self.route("POST", r"/2/tweets", self.create_tweet)
         self.route("POST", r"/2/oauth2/token", self.oauth_token)
+        self.route("POST", r"/2/oauth2/revoke", self.oauth_revoke)
+        self.route("GET", r"/i/oauth2/authorize", self.authorize)
+        self.route("GET", r"/2/users/me", self.users_me)
         self.route("POST", r"/2/dm_conversations/with/(?P<participant>\d+)/messages", self.send_dm)
         self.route("GET", r"/2/users/(?P<user>\d+)/tweets", self.user_tweets)
         self.route("GET", r"/2/users/(?P<user>\d+)/mentions", self.user_mentions)
@@ -138,6 +174,13 @@ class XStandIn(StandIn):
         """A single-use refresh token of ``user_id``'s grant to ``client_id``."""
         with self.lock:
             self.refresh_tokens[refresh_token] = (user_id, client_id)
+            if client_secret:
+                self.clients[client_id] = client_secret
+
+    def add_oauth_client(self, *, client_id: str, callback: str, client_secret: str = "") -> None:
+        """An app's OAuth 2.0 client with one callback URL (confidential with a secret)."""
+        with self.lock:
+            self.callbacks.setdefault(client_id, set()).add(callback)
             if client_secret:
                 self.clients[client_id] = client_secret
 
@@ -270,6 +313,8 @@ class XStandIn(StandIn):
                 "error_description": "Value passed for the token was invalid.",
             },
         )
+        if form.get("grant_type") == "authorization_code":
+            return self._trade_code(request, form)
         if form.get("grant_type") != "refresh_token":
             return refused
         client_id = form.get("client_id", "")
@@ -294,6 +339,120 @@ class XStandIn(StandIn):
                 "refresh_token": renewed,
             },
         )
+
+    def authorize(self, request: Request) -> Response:
+        """The consent screen, approved (or denied) at once for ``signed_in``."""
+        client_id, callback = request.arg("client_id"), request.arg("redirect_uri")
+        with self.lock:
+            known = callback in self.callbacks.get(client_id, set())
+            user_id, deny = self.signed_in, self.deny
+        if not known:  # X shows an error page: never a redirect to an unregistered URL
+            page = b"<!doctype html><title>X</title><p>Something went wrong.</p>"
+            return Response(400, page, {"Content-Type": "text/html; charset=utf-8"})
+        state, scopes = request.arg("state"), request.arg("scope").split()
+        method, challenge = request.arg("code_challenge_method"), request.arg("code_challenge")
+        if request.arg("response_type") != "code":
+            return _redirect(callback, state, error="unsupported_response_type")
+        if not state or not challenge or method not in ("S256", "plain"):
+            return _redirect(callback, state, error="invalid_request")
+        if not scopes or not set(scopes) <= SCOPES:
+            return _redirect(callback, state, error="invalid_scope")
+        if user_id is None:
+            page = b"<!doctype html><title>Log in to X</title><form>Sign in to X</form>"
+            return Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
+        if deny:
+            return _redirect(callback, state, error="access_denied")
+        code = secrets.token_urlsafe(32)
+        with self.lock:
+            self.codes[code] = {
+                "client_id": client_id,
+                "redirect_uri": callback,
+                "scopes": scopes,
+                "user_id": user_id,
+                "challenge": (method, challenge),
+                "used": False,
+            }
+        return _redirect(callback, state, code=code)
+
+    def users_me(self, request: Request) -> Response:
+        me = self._caller(request)
+        if me is None:
+            return _unauthorized()
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        with self.lock:
+            grant = self.grants.get(token)
+            user = self.users.get(me)
+        if grant is not None and not set(grant["scopes"]) >= ME_SCOPES:
+            return problem(403, "Forbidden", "Missing scopes: users.read tweet.read")
+        if user is None:
+            return problem(404, "Not Found Error", "Could not find user.")
+        return Response(
+            200, {"data": {"id": user.id, "name": user.name, "username": user.username}}
+        )
+
+    def oauth_revoke(self, request: Request) -> Response:
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
+        with self.lock:
+            client_id = self._client(request, form)
+            if client_id is None:
+                return Response(401, {"error": "unauthorized_client"})
+            token = form.get("token", "")
+            grant = self.grants.get(token)
+            if grant is not None and grant["client_id"] == client_id:
+                del self.grants[token]
+                self.tokens.pop(token, None)
+        return Response(200, {"revoked": True})
+
+    def _trade_code(self, request: Request, form: dict[str, str]) -> Response:
+        invalid = Response(
+            400,
+            {
+                "error": "invalid_request",
+                "error_description": "Value passed for the authorization code was invalid.",
+            },
+        )
+        with self.lock:
+            client_id = self._client(request, form)
+            if client_id is None:
+                return Response(401, {"error": "unauthorized_client"})
+            code = form.get("code", "")
+            grant = self.codes.get(code)
+            if grant is not None and grant["used"]:  # replayed: revoke what it gave
+                for token in [t for t, g in self.grants.items() if g["code"] == code]:
+                    del self.grants[token]
+                    self.tokens.pop(token, None)
+            if grant is None or grant["used"] or not _grant_matches(grant, client_id, form):
+                return invalid
+            grant["used"] = True
+            access = f"at-{next(self._ids)}-{secrets.token_urlsafe(16)}"
+            self.tokens[access] = grant["user_id"]
+            self.grants[access] = {**grant, "code": code}
+        return Response(
+            200,
+            {
+                "token_type": "bearer",
+                "expires_in": 7200,
+                "access_token": access,
+                "scope": " ".join(grant["scopes"]),
+            },
+        )
+
+    def _client(self, request: Request, form: dict[str, str]) -> str | None:
+        """The authenticated client: HTTP Basic for a confidential client, the
+        ``client_id`` field for a public one; None when neither holds (lock held)."""
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme == "Basic":
+            try:
+                client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+            except ValueError:
+                return None
+            known = self.clients.get(client_id)
+            return (
+                client_id if known is not None and secrets.compare_digest(known, secret) else None
+            )
+        client_id = form.get("client_id", "")
+        public = client_id in self.callbacks and client_id not in self.clients
+        return client_id if public else None
 
     # -- internals ----------------------------------------------------------------------
     def _caller(self, request: Request) -> str | None:
@@ -382,6 +541,27 @@ def _basic_matches(request: Request, client_id: str, secret: str) -> bool:
     except ValueError:
         return False
     return pair == f"{client_id}:{secret}"
+
+
+def _redirect(callback: str, state: str, **params: str) -> Response:
+    """Back to the app's callback with ``params`` and the state it sent."""
+    query = urlencode({**params, **({"state": state} if state else {})})
+    separator = "&" if "?" in callback else "?"
+    return Response(302, b"", {"Location": f"{callback}{separator}{query}"})
+
+
+def _grant_matches(grant: dict[str, Any], client_id: str, form: dict[str, str]) -> bool:
+    """The code was issued to this client for this callback, and the verifier matches
+    the challenge it was issued with (RFC 7636: S256 or plain)."""
+    if grant["client_id"] != client_id or grant["redirect_uri"] != form.get("redirect_uri"):
+        return False
+    method, challenge = grant["challenge"]
+    verifier = form.get("code_verifier", "")
+    if not verifier:
+        return False
+    if method == "plain":
+        return secrets.compare_digest(verifier, challenge)
+    return bool(compare_s256_code_challenge(verifier, challenge))
 
 
 def _unauthorized() -> Response:

@@ -187,6 +187,7 @@ def test_api_base_is_validated_and_defaults_to_x() -> None:
         "brand_user_id": "1",
         "brand_handle": "",
         "api_base": "https://api.x.com",
+        "authorize_base": "https://x.com",
     }
     assert XConfig.model_validate({"brand_user_id": "1", "api_base": "http://127.0.0.1:8123"})
     for bad in (
