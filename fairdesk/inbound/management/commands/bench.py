@@ -4,11 +4,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
+from fairdesk.benchkit.command import SCALE_BENCHES, add_scale_arguments, run_scale_bench
+
 
 class Command(BaseCommand):
     help = (
         "Benchmarks. `bench ingest --messages N`: end-to-end ingest on the configured DB; "
-        "`bench webhooks --rate R --seconds S`: webhook latency under a burst, and loss."
+        "`bench webhooks --rate R --seconds S`: webhook latency under a burst, and loss; "
+        "`bench seed --cases N --messages M`: a realistic workspace for the scale benches; "
+        "`bench workspace`: concurrent agents on the queue, case and search pages; "
+        "`bench insights`: every insights page and API endpoint."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,6 +39,7 @@ class Command(BaseCommand):
             help="CPU niceness of the pipeline worker (0: same priority as the server)",
         )
         hooks.add_argument("--json", action="store_true")
+        add_scale_arguments(sub)
 
     def _webhooks(self, options: dict[str, Any]) -> None:
         from fairdesk.connectors.bench import run as run_webhooks
@@ -69,6 +75,9 @@ class Command(BaseCommand):
         from fairdesk.inbound.bench import run
 
         call_command("migrate", verbosity=0)
+        if options["what"] in SCALE_BENCHES:
+            run_scale_bench(self, options)
+            return
         if options["what"] == "webhooks":
             self._webhooks(options)
             return
