@@ -12,6 +12,11 @@ TweetEval (``cardiffnlp/tweeteval``, ``evaluaton_script.py``) builds
 The macro averages run over every label seen in gold *or* predictions, and a class that is
 never predicted (or never gold) scores 0 for the undefined ratio, as scikit-learn's default
 does. Banking77 (Casanueva et al. 2020) reports accuracy.
+
+The other shared sets: iSarcasmEval task A (Abu Farha et al. 2022) ranks by F1-sarcastic,
+the F1 of class ``"1"`` (computed as irony's); complaints (Preoţiuc-Pietro et al. 2019)
+report macro-F1 and accuracy over 10-fold cross-validation (``evaluate.cross_validate``
+reports both); the airline tweets are scored as TweetEval sentiment (macro-recall).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sklearn.metrics import accuracy_score, classification_report
 MACRO_RECALL = "macro_recall"
 MACRO_F1 = "macro_f1"
 IRONY_F1 = "f1_irony"
+SARCASTIC_F1 = "f1_sarcastic"
 STANCE_F1 = "f1_favor_against"
 ACCURACY = "accuracy"
 
@@ -37,7 +43,11 @@ METRICS: dict[str, str] = {
     "hate": MACRO_F1,
     "offensive": MACRO_F1,
     "banking77": ACCURACY,
+    "sarcasm": SARCASTIC_F1,
+    "complaint": MACRO_F1,
 }
+# Tasks whose literature reports accuracy beside the main metric.
+ALSO_ACCURACY: frozenset[str] = frozenset({"complaint"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +56,18 @@ class Score:
     metric: str
     score_percent: float
     n: int
+    accuracy_percent: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        result: dict[str, Any] = {
             "task": self.task,
             "metric": self.metric,
             "score": round(self.score_percent, 2),
             "n": self.n,
         }
+        if self.accuracy_percent is not None:
+            result["accuracy"] = round(self.accuracy_percent, 2)
+        return result
 
 
 def metric_for(task: str) -> str:
@@ -68,6 +82,15 @@ def _class_f1(report: dict[str, Any], label: str, task: str) -> float:
             "predictions, so its F1 is undefined"
         )
     return float(report[label]["f1-score"])
+
+
+def accuracy_percent(gold: Sequence[Any], predicted: Sequence[Any]) -> float:
+    """Accuracy in percent over label strings (reported beside complaints' macro-F1)."""
+    if len(gold) != len(predicted) or not gold:
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    gold_s = [str(label).strip() for label in gold]
+    pred_s = [str(label).strip() for label in predicted]
+    return 100.0 * float(accuracy_score(gold_s, pred_s))
 
 
 def score(task: str, gold: Sequence[Any], predicted: Sequence[Any]) -> Score:
@@ -90,10 +113,19 @@ def score(task: str, gold: Sequence[Any], predicted: Sequence[Any]) -> Score:
         )
         if metric == MACRO_RECALL:
             value = float(report["macro avg"]["recall"])
-        elif metric == IRONY_F1:
+        elif metric in (IRONY_F1, SARCASTIC_F1):
             value = _class_f1(report, "1", task)
         elif metric == STANCE_F1:
             value = (_class_f1(report, "1", task) + _class_f1(report, "2", task)) / 2
         else:
             value = float(report["macro avg"]["f1-score"])
-    return Score(task=task, metric=metric, score_percent=100.0 * value, n=len(gold_s))
+    accuracy = None
+    if task in ALSO_ACCURACY and metric != ACCURACY:
+        accuracy = 100.0 * float(accuracy_score(gold_s, pred_s))
+    return Score(
+        task=task,
+        metric=metric,
+        score_percent=100.0 * value,
+        n=len(gold_s),
+        accuracy_percent=accuracy,
+    )

@@ -19,17 +19,23 @@ def _tier_arguments(parser: CommandParser) -> None:
 
 
 def _data_arguments(parser: CommandParser) -> None:
-    parser.add_argument("--task", required=True, help="e.g. sentiment, irony, banking77")
+    parser.add_argument(
+        "--task", required=True, help="e.g. sentiment, irony, banking77, sarcasm, complaint"
+    )
     parser.add_argument("--format", required=True, choices=datasets.FORMATS, dest="fmt")
     parser.add_argument("--text", type=Path, help="tweeteval: one text per line")
     parser.add_argument("--labels", type=Path, help="tweeteval: one label per line")
-    parser.add_argument("--data", type=Path, help="banking77 / csv: the CSV file")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="banking77 / csv / complaints / isarcasmeval / airline: the CSV file",
+    )
 
 
 class Command(BaseCommand):
     help = (
-        "Triage models: `triage train` builds a bundle, `triage eval` scores one, "
-        "`triage bench` measures throughput."
+        "Triage models: `triage train` builds a bundle, `triage eval` scores one (or the "
+        "rules), `triage cv` cross-validates, `triage bench` measures throughput."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,7 +51,7 @@ class Command(BaseCommand):
         )
         train.add_argument("--val-text", type=Path, help="tweeteval validation texts")
         train.add_argument("--val-labels", type=Path, help="tweeteval validation labels")
-        train.add_argument("--val-data", type=Path, help="banking77 / csv validation file")
+        train.add_argument("--val-data", type=Path, help="CSV-format validation file")
         train.add_argument(
             "--val-format", choices=datasets.FORMATS, help="default: the same as --format"
         )
@@ -53,6 +59,11 @@ class Command(BaseCommand):
         ev = sub.add_parser("eval", help="score a bundle or a predictions file")
         _data_arguments(ev)
         ev.add_argument("--predictions", type=Path, help="one predicted label per line")
+        ev.add_argument(
+            "--rules",
+            action="store_true",
+            help="score the rules tier, untrained (tasks: sentiment, complaint)",
+        )
         _tier_arguments(ev)
         ev.add_argument("--bundle", type=Path, help="default: where `train` puts it")
         ev.add_argument(
@@ -60,7 +71,17 @@ class Command(BaseCommand):
             action="store_true",
             help="score only the 10%% validation part that `train` carves (seed 0)",
         )
+        ev.add_argument(
+            "--max-rows",
+            type=int,
+            help="score a random sample of this many rows (seed 0, file order kept)",
+        )
         ev.add_argument("--json", action="store_true")
+        cv = sub.add_parser("cv", help="k-fold cross-validation (stratified, seed 0)")
+        _data_arguments(cv)
+        _tier_arguments(cv)
+        cv.add_argument("--folds", type=int, default=10, help="default 10")
+        cv.add_argument("--json", action="store_true")
         bench = sub.add_parser("bench", help="texts/s of the rules tier and trained bundles")
         _tier_arguments(bench)
         bench.add_argument("--bundle", type=Path, action="append", default=[], dest="bundles")
@@ -80,11 +101,23 @@ class Command(BaseCommand):
         if options["what"] == "bench":
             self._bench(options)
             return
-        from fairdesk.triage.evaluate import evaluate
+        from fairdesk.triage.evaluate import cross_validate, evaluate
         from fairdesk.triage.training import split, train_bundle
 
         task = options["task"]
-        if options.get("max_rows") is not None and options["tier"] != "deep":
+        if (
+            options["what"] == "eval"
+            and options["rules"]
+            and (options["predictions"] or options["bundle"] or options["tier"] != "fast")
+        ):
+            raise CommandError(
+                "--rules scores the rules alone: no --predictions, --bundle or --tier deep"
+            )
+        if (
+            options["what"] == "train"
+            and options.get("max_rows") is not None
+            and options["tier"] != "deep"
+        ):
             raise CommandError("--max-rows is for --tier deep (the fast tier trains on every row)")
         default_dir = Path(settings.DATA_DIR) / "triage" / task
         if options["tier"] == "deep":
@@ -107,15 +140,31 @@ class Command(BaseCommand):
                     result: dict[str, Any] = self._train_deep(task, data, out, validation, options)
                 else:
                     result = train_bundle(task, data, out, validation=validation)
+            elif options["what"] == "cv":
+                result = cross_validate(
+                    task,
+                    data,
+                    folds=options["folds"],
+                    tier=options["tier"],
+                    encoder=self._encoder(options) if options["tier"] == "deep" else None,
+                    cache_dir=Path(settings.DATA_DIR) / "triage" / "embeddings",
+                )
             else:
                 if options["carved"]:
                     data = split(data)[1]
-                bundle_dir = None if options["predictions"] else options["bundle"] or default_dir
+                if options["max_rows"] is not None:
+                    from fairdesk.triage.deep_heads import subsample
+
+                    data = subsample(data, options["max_rows"])
+                bundle_dir = None
+                if not (options["predictions"] or options["rules"]):
+                    bundle_dir = options["bundle"] or default_dir
                 score = evaluate(
                     task,
                     data,
                     predictions=options["predictions"],
                     bundle_dir=bundle_dir,
+                    rules=options["rules"],
                     tier=options["tier"],
                     encoder=self._encoder(options)
                     if bundle_dir and options["tier"] == "deep"
@@ -127,6 +176,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(result))
+        elif options["what"] == "cv":
+            self.stdout.write(
+                f"{task} ({result['tier']}, {result['folds']}-fold): {result['metric']} "
+                f"{result['score']['mean']} ± {result['score']['sd']}, accuracy "
+                f"{result['accuracy']['mean']} ± {result['accuracy']['sd']} (n={result['n']}; "
+                f"pooled {result['pooled']['score']} / {result['pooled']['accuracy']})"
+            )
         elif options["what"] == "train":
             v = result["validation"]
             self.stdout.write(
@@ -135,7 +191,10 @@ class Command(BaseCommand):
                 f"(n={v['n']}); bundle in {result['bundle']}"
             )
         else:
-            self.stdout.write(f"{task}: {result['metric']} {result['score']} (n={result['n']})")
+            also = f", accuracy {result['accuracy']}" if "accuracy" in result else ""
+            self.stdout.write(
+                f"{task}: {result['metric']} {result['score']}{also} (n={result['n']})"
+            )
 
     def _bench(self, options: dict[str, Any]) -> None:
         from fairdesk.triage.benchmark import bench, bench_texts
