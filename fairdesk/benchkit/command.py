@@ -33,6 +33,9 @@ def add_scale_arguments(sub: Any) -> None:
     workspace.add_argument("--think-ms", type=int, default=1000, help="mean pause between pages")
     workspace.add_argument("--threads", type=int, default=8, help="web server threads")
     workspace.add_argument(
+        "--processes", type=int, default=1, help="web server processes (fairdesk serve)"
+    )
+    workspace.add_argument(
         "--search-share", type=float, default=0.15, help="fraction of requests that search"
     )
     workspace.add_argument("--json", action="store_true")
@@ -62,6 +65,7 @@ def run_scale_bench(command: BaseCommand, options: dict[str, Any]) -> None:
                 seconds=options["seconds"],
                 think_ms=options["think_ms"],
                 threads=options["threads"],
+                processes=options["processes"],
                 search_share=options["search_share"],
             )
         except WorkspaceBenchError as error:

@@ -75,16 +75,37 @@ class Server:
     pid: int
 
     def cpu_seconds(self) -> float:
-        """CPU time the server process has used so far (user + system), from /proc."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time the server has used so far (user + system, its web processes
+        included when it runs several), from /proc."""
+        return sum(_cpu_seconds(pid) for pid in (self.pid, *_children(self.pid)))
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == pid:
+            kids.append(int(entry.name))
+    return kids
 
 
 @contextmanager
-def server(*, threads: int, statement_timeout_s: int | None = None) -> Iterator[Server]:
+def server(
+    *, threads: int, statement_timeout_s: int | None = None, processes: int = 1
+) -> Iterator[Server]:
     """``fairdesk serve`` on a free port, stopped afterwards. On PostgreSQL a statement
     timeout bounds how long one page may hold the database (it then answers 500)."""
     port = _free_port()
@@ -94,7 +115,10 @@ def server(*, threads: int, statement_timeout_s: int | None = None) -> Iterator[
         option = quote(f"-c statement_timeout={statement_timeout_s * 1000}")
         env["DATABASE_URL"] = url + ("&" if "?" in url else "?") + f"options={option}"
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "fairdesk", "serve", "--port", str(port), "--threads", str(threads)],
+        [
+            *(sys.executable, "-m", "fairdesk", "serve", "--port", str(port)),
+            *("--threads", str(threads), "--processes", str(processes)),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -58,6 +58,7 @@ def run(
     seconds: float,
     think_ms: int,
     threads: int,
+    processes: int = 1,
     search_share: float = SEARCH_SHARE,
 ) -> dict[str, Any]:
     if not 0 <= search_share <= 1:
@@ -74,7 +75,7 @@ def run(
     cookies = http_load.sign_in(people)
     load_before = http_load.load_average()
     try:
-        with http_load.server(threads=threads) as served:
+        with http_load.server(threads=threads, processes=processes) as served:
             baseline_scripts = [
                 http_load.AgentScript(cookie, lambda rng: ("healthz", "/healthz"))
                 for cookie in cookies
@@ -106,8 +107,9 @@ def run(
         "think_ms": think_ms,
         "search_share": search_share,
         "server_threads": threads,
+        "server_processes": processes,
         "requests_per_s": round(requests / elapsed, 1),
-        # One server process: its Python runs on one core at a time, whatever the threads.
+        # Per web process, Python runs on one core at a time, whatever the threads.
         "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 1) if requests else None,
         "server_cpu_share_of_one_core": round(server_cpu / elapsed, 2),
         "pages": {kind: f.as_dict() for kind, f in figures.items()},

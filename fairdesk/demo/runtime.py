@@ -5,6 +5,7 @@ thread.
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -132,8 +133,10 @@ def interrupt_on_sigterm(stop: StopFlag) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def serve(*, host: str, port: int, threads: int = 8) -> None:
-    """Serve the web app until Ctrl-C or SIGTERM."""
+def serve(
+    *, host: str, port: int, threads: int = 8, sockets: list[socket.socket] | None = None
+) -> None:
+    """Serve the web app until Ctrl-C or SIGTERM (on ``sockets`` when given, already bound)."""
     import waitress
     from django.conf import settings
 
@@ -141,7 +144,10 @@ def serve(*, host: str, port: int, threads: int = 8) -> None:
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     from fairdesk.wsgi import application
 
-    waitress.serve(application, host=host, port=port, threads=threads)
+    if sockets:
+        waitress.serve(application, sockets=sockets, threads=threads)
+    else:
+        waitress.serve(application, host=host, port=port, threads=threads)
 
 
 def run_with_threads(

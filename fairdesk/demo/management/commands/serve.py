@@ -1,8 +1,10 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
-from fairdesk.demo.runtime import run_with_threads
+from fairdesk.demo import prefork
+from fairdesk.demo.runtime import run_with_threads, serve
 from fairdesk.inbound.pipeline import StopFlag
 
 
@@ -19,12 +21,36 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads", type=int, default=4, help="request threads (default 4, as waitress)"
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            help="web processes sharing the port (default 1; about one per core: a page "
+            "renders in Python, and one process runs Python on one core)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
+        if not 1 <= options["processes"] <= 64:
+            raise CommandError("--processes must be between 1 and 64")
+        if options["processes"] > 1:
+            self.serve_processes(host, port, options["processes"], options["threads"])
+            return
         try:
             run_with_threads(
                 host=host, port=port, loops={}, stop=StopFlag(), threads=options["threads"]
             )
         except OSError as error:
             raise CommandError(f"cannot serve on {host}:{port}: {error}") from error
+
+    def serve_processes(self, host: str, port: int, processes: int, threads: int) -> None:
+        try:
+            sock = prefork.listen(host, port)
+        except OSError as error:
+            raise CommandError(f"cannot serve on {host}:{port}: {error}") from error
+        connections.close_all()  # nothing open crosses the fork
+        self.stdout.write(f"Serving on http://{host}:{port} with {processes} processes")
+        prefork.run(
+            processes=processes,
+            serve_child=lambda: serve(host=host, port=port, threads=threads, sockets=[sock]),
+        )
