@@ -43,7 +43,10 @@ MAX_TERMS = 8
 SEARCH_PAGE_SIZE = 25
 # The newest matching messages a search considers: bounds the work for a word found in
 # a large share of all messages ("order"). Older matches of such words are not found.
-TEXT_WINDOW = 10_000
+TEXT_WINDOW = 1_000
+# PostgreSQL looks for them among the newest 20,000 message ids first, then the next
+# 180,000, then all older ones (see _pg_text_matches): edges counted from the newest id.
+TEXT_SLICES = (20_000, 200_000)
 WORD = re.compile(r"[^\W_]+")  # letters and digits
 
 
@@ -63,7 +66,11 @@ def search_cases(
     """Cases of ``workspace`` with a message, handle or name matching ``query``, newest
     case first, keyset paged on the case id (``after`` is the last id shown)."""
     terms = search_terms(query)
-    matching = Q(id__in=_text_matches(workspace, terms)) | _name_matches(workspace, query)
+    if connection.vendor == "postgresql":
+        text: Any = _pg_text_matches(workspace, terms)
+    else:
+        text = _text_matches(workspace, terms)
+    matching = Q(id__in=text) | _name_matches(workspace, query)
     cases = (
         Case.objects.filter(matching, workspace=workspace)
         .select_related("team", "contact", "assignee")
@@ -91,28 +98,51 @@ def search_terms(query: str) -> list[str]:
 
 
 def _text_matches(workspace: Workspace, terms: list[str]) -> QuerySet[Message, Any]:
-    """Case ids of the newest :data:`TEXT_WINDOW` messages containing every term, the
-    last one as a prefix. An uncorrelated, limited subquery: the database runs the index
+    """SQLite: case ids of the newest :data:`TEXT_WINDOW` messages containing every
+    term, the last one as a prefix. An uncorrelated, limited subquery: the database runs the index
     lookup once (cost grows with the number of matches, not of cases) instead of testing
     message after message. Terms are letters and digits only, so the quoting below
     cannot be broken out of."""
-    messages = Message.objects.filter(workspace=workspace, case__isnull=False)
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
-        lexemes = [f"'{t}'" for t in terms[:-1]] + [f"'{terms[-1]}':*"]
-        query = SearchQuery(" & ".join(lexemes), search_type="raw", config="simple")
-        messages = messages.annotate(search=SearchVector("text", config="simple")).filter(
-            search=query
+    match = " ".join(f'"{t}"' for t in terms) + " *"
+    messages = Message.objects.filter(workspace=workspace, case__isnull=False).filter(
+        id__in=RawSQL(
+            "SELECT rowid FROM cases_message_fts WHERE cases_message_fts MATCH %s", [match]
         )
-    else:
-        match = " ".join(f'"{t}"' for t in terms) + " *"
-        messages = messages.filter(
-            id__in=RawSQL(
-                "SELECT rowid FROM cases_message_fts WHERE cases_message_fts MATCH %s", [match]
-            )
-        )
+    )
     return messages.order_by("-id").values("case_id")[:TEXT_WINDOW]
+
+
+def _pg_text_matches(workspace: Workspace, terms: list[str]) -> RawSQL:
+    """PostgreSQL: the newest matches, looked up in slices of message ids, newest slice
+    first (:data:`TEXT_SLICES`). Each slice ANDs the GIN index's bitmap with a range of
+    the primary key, so a common word reads the heap rows of the newest slice only, and
+    ``LIMIT`` over ``UNION ALL`` never starts the older slices once enough matched; a
+    rare word costs a few index lookups per slice. ``id + 0`` keeps the planner from
+    walking the primary key backwards and re-tokenising every message on the way (what
+    it chose for ``ORDER BY id DESC LIMIT`` over all matches, taking seconds)."""
+    lexemes = [f"'{t}'" for t in terms[:-1]] + [f"'{terms[-1]}':*"]
+    top = "(SELECT MAX(id) FROM cases_message WHERE workspace_id = %s)"
+    match = (
+        "SELECT id, case_id FROM cases_message WHERE workspace_id = %s "
+        "AND case_id IS NOT NULL "
+        "AND to_tsvector('simple'::regconfig, COALESCE(text, '')) "
+        "@@ to_tsquery('simple'::regconfig, %s) {bounds} ORDER BY id + 0 DESC LIMIT %s"
+    )
+    edges = [0, *TEXT_SLICES]
+    parts, params = [], []
+    for n, edge in enumerate(edges):
+        bounds = (
+            f"AND id <= {top} - %s"
+            if n == len(edges) - 1
+            else (f"AND id > {top} - %s AND id <= {top} - %s")
+        )
+        parts.append(f"({match.format(bounds=bounds)})")
+        params += [workspace.pk, " & ".join(lexemes)]
+        if n < len(edges) - 1:
+            params += [workspace.pk, edges[n + 1]]
+        params += [workspace.pk, edge, TEXT_WINDOW]
+    sql = f"SELECT case_id FROM ({' UNION ALL '.join(parts)}) AS newest LIMIT %s"
+    return RawSQL(sql, [*params, TEXT_WINDOW])  # noqa: S611 -- every value is a parameter
 
 
 def _name_matches(workspace: Workspace, query: str) -> Q:

@@ -225,3 +225,29 @@ def test_very_common_words_look_at_the_newest_matches_only(
         made[3].pk,
         made[2].pk,
     ]
+
+
+def test_matches_are_gathered_newest_slice_first_across_slices(
+    workspace: Workspace, other_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads message-id slices newest first (``TEXT_SLICES``); the result is
+    the same as one look-up over all messages: the newest matches, old rare ones too."""
+    from fairdesk.cases import search
+
+    oldest = make_case(workspace, external_id="s0", text="kettle descaling")
+    made = []
+    for n in range(1, 9):
+        make_case(workspace, external_id=f"s{n}x", text="nothing relevant")
+        made.append(make_case(workspace, external_id=f"s{n}", text="order kettle"))
+    make_case(other_workspace, external_id="s9", text="order kettle")
+    monkeypatch.setattr(search, "TEXT_SLICES", (2, 5))
+    monkeypatch.setattr(search, "TEXT_WINDOW", 5)
+    assert [c.pk for c in search_cases(workspace=workspace, query="order ket").cases] == [
+        c.pk for c in reversed(made[-5:])
+    ]
+    monkeypatch.setattr(search, "TEXT_WINDOW", 100)
+    assert [c.pk for c in search_cases(workspace=workspace, query="kettle").cases] == [
+        *(c.pk for c in reversed(made)),
+        oldest.pk,
+    ]
+    assert search_cases(workspace=workspace, query="descal").cases == [oldest]
