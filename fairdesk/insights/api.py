@@ -269,7 +269,8 @@ class SpsMessageOut(Schema):
 class SpsMessagesOut(Schema):
     period: Period
     kind: str
-    count: int
+    count: int  # exact unless count_capped: then "at least this many"
+    count_capped: bool
     items: list[SpsMessageOut]
     next_offset: int | None
 
@@ -301,10 +302,12 @@ def sps_messages(
         limit=limit,
         offset=offset,
     )
+    cap = promoters.count_cap(limit=limit, offset=offset)
     return {
         "period": period,
         "kind": kind,
-        "count": count,
+        "count": min(count, cap),
+        "count_capped": count > cap,
         "items": items,
         "next_offset": offset + limit if offset + limit < count else None,
     }

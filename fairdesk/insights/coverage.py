@@ -14,7 +14,17 @@ the changes made since then, not by the size of the data:
   including merges, contact merges, resolutions and work orders;
 * the cases whose ``updated_at`` is at or after ``changed_since``, which also covers
   writes that raced the refresh (``changed_since`` lags the refresh by a few minutes).
-  An index on cases (workspace_id, updated_at) keeps this a range scan.
+  The index ``case_changed_idx`` (workspace_id, updated_at) keeps this a range scan.
+
+The two are read as the two halves of one ``UNION``, each through its own index (a single
+``updated_at >= … OR id IN (events)`` is planned as a sequential scan of every case of
+the workspace). The rows each figure looks at for stale days are then found by those ids
+(``case_id IN (…)``, ``CHUNK`` ids a query) through the foreign-key indexes; CSAT adds the
+answers given since the refresh as a second query (``csat_period_idx``) rather than an
+``OR`` (which PostgreSQL turns into a correlated subquery per answer).
+
+Within :func:`one_read` (a page showing several figures), the rollup state, the changed
+case ids and each figure's stale days are read once per workspace, not once per figure.
 
 A changed case makes stale: the day it was first raised (parity, service levels, root
 causes) and the ``REPEAT_DAYS`` after it (a later case of the same contact may have become
@@ -23,10 +33,12 @@ its CSAT answer (CSAT), as does any answer given since the refresh.
 """
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
@@ -38,6 +50,7 @@ from fairdesk.portal.models import CsatResponse
 from fairdesk.workspaces.models import Workspace
 
 DAY = timedelta(days=1)
+CHUNK = 500  # changed case ids per ``IN (…)`` query
 REPEAT_DAYS = 30  # the root-cause repeat window (``queries.root_causes.REPEAT_DAYS``)
 Figure = RollupDay.Figure
 CASE_FIGURES = (Figure.PARITY, Figure.SERVICE_LEVELS, Figure.ROOT_CAUSES)
@@ -116,12 +129,62 @@ def whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
     return (first, last) if first <= last else None
 
 
-def changed_cases(workspace: Workspace, state: RollupState) -> QuerySet[Case]:
-    """The workspace's cases changed since the refresh recorded in ``state``."""
-    evented = CaseEvent.objects.filter(workspace=workspace, id__gt=state.event_cursor)
-    return Case.objects.filter(workspace=workspace).filter(
-        Q(updated_at__gte=state.changed_since) | Q(id__in=evented.values("case_id"))
+T = TypeVar("T")
+_reading: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar(
+    "insights_reading", default=None
+)
+
+
+@contextmanager
+def one_read() -> Iterator[None]:
+    """Read the rollup state and the stale days once for everything done inside."""
+    token = _reading.set({})
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def _memo(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    memo = _reading.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    found: T = memo[key]
+    return found
+
+
+def _state_key(workspace: Workspace, state: RollupState) -> tuple[Any, ...]:
+    return (workspace.pk, state.event_cursor, state.changed_since)
+
+
+def rollup_state(workspace: Workspace) -> RollupState | None:
+    return _memo(
+        ("state", workspace.pk),
+        lambda: RollupState.objects.filter(workspace=workspace).first(),
     )
+
+
+def changed_case_ids(workspace: Workspace, state: RollupState) -> list[int]:
+    """The ids of the workspace's cases changed since the refresh recorded in ``state``."""
+
+    def read() -> list[int]:
+        by_time = Case.objects.filter(workspace=workspace, updated_at__gte=state.changed_since)
+        by_event = CaseEvent.objects.filter(workspace=workspace, id__gt=state.event_cursor)
+        both = (
+            by_time.values_list("id", flat=True)
+            .order_by()
+            .union(by_event.values_list("case_id", flat=True).order_by())
+        )
+        return sorted(both)
+
+    return _memo(("changed", *_state_key(workspace, state)), read)
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for at in range(0, len(ids), CHUNK):
+        yield ids[at : at + CHUNK]
 
 
 def _days(rows: QuerySet[Any], field: str) -> set[date]:
@@ -129,23 +192,35 @@ def _days(rows: QuerySet[Any], field: str) -> set[date]:
     return {day for (day,) in found.order_by().distinct()}
 
 
+def _days_of_cases(rows: QuerySet[Any], case_field: str, ids: list[int], field: str) -> set[date]:
+    days: set[date] = set()
+    for chunk in _chunks(ids):
+        days |= _days(rows.filter(**{f"{case_field}__in": chunk}), field)
+    return days
+
+
 def stale_days(workspace: Workspace, figure: str, state: RollupState) -> set[date]:
     """Days of ``figure`` whose rows changed since the refresh (see the module docstring)."""
-    cases = changed_cases(workspace, state)
+    return _memo(
+        ("stale", figure, *_state_key(workspace, state)),
+        lambda: _stale_days(workspace, figure, state),
+    )
+
+
+def _stale_days(workspace: Workspace, figure: str, state: RollupState) -> set[date]:
+    ids = changed_case_ids(workspace, state)
     if figure in CASE_FIGURES:
-        days = _days(cases, "first_inbound_at")
+        cases = Case.objects.filter(workspace=workspace)
+        days = _days_of_cases(cases, "id", ids, "first_inbound_at")
         if figure == Figure.ROOT_CAUSES:
             days = {d + n * DAY for d in days for n in range(REPEAT_DAYS + 1)}
         return days
     if figure == Figure.CRICKETS:
-        messages = Message.objects.filter(
-            workspace=workspace, direction=Direction.INBOUND, case__in=cases.values("id")
-        )
-        return _days(messages, "sent_at")
-    answers = CsatResponse.objects.filter(workspace=workspace).filter(
-        Q(case__in=cases.values("id")) | Q(created_at__gte=state.changed_since)
-    )
-    return _days(answers, "created_at")
+        messages = Message.objects.filter(workspace=workspace, direction=Direction.INBOUND)
+        return _days_of_cases(messages, "case_id", ids, "sent_at")
+    answers = CsatResponse.objects.filter(workspace=workspace)
+    days = _days_of_cases(answers, "case_id", ids, "created_at")
+    return days | _days(answers.filter(created_at__gte=state.changed_since), "created_at")
 
 
 def split(
@@ -158,7 +233,7 @@ def split(
 ) -> Split:
     """Cut ``[start, end)`` for ``figure``: rolled-up days, and what to query live."""
     whole = whole_days(start, end)
-    state = RollupState.objects.filter(workspace=workspace).first()
+    state = rollup_state(workspace)
     if whole is None or state is None:
         return Split((), ((start, end),))
     first, last = whole

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fairdesk.cases.access import agent_required
 from fairdesk.cases.queries import case_for
-from fairdesk.insights import exports
+from fairdesk.insights import coverage, exports
 from fairdesk.insights.forms import PagedPeriodForm, PeriodForm
 from fairdesk.insights.periods import resolve_period
 from fairdesk.insights.queries import (
@@ -61,20 +61,21 @@ def overview(request: HttpRequest, *, agent: Agent) -> HttpResponse:
     start, end = _period(form)
     workspace, now = agent.workspace, timezone.now()
     targets = targets_table(workspace)
-    figures = {
-        "parity": parity.parity(workspace, start, end),
-        "crickets": crickets.crickets(workspace, start, end, now=now, targets=targets),
-        "cricket_preview": crickets.cricket_page(
-            workspace, start, end, now=now, limit=PREVIEW, targets=targets
-        ),
-        "sps": promoters.social_promoter_score(workspace, start, end),
-        "praise": praise.praise(workspace, start, end),
-        "kudos": praise.kudos_page(workspace, start, end, limit=PREVIEW),
-        "service_levels": service_levels.service_levels(
-            workspace, start, end, now=now, targets=targets
-        ),
-        "csat": csat.csat(workspace, start, end),
-    }
+    with coverage.one_read():  # the rollup state and stale days once, not per figure
+        figures = {
+            "parity": parity.parity(workspace, start, end),
+            "crickets": crickets.crickets(workspace, start, end, now=now, targets=targets),
+            "cricket_preview": crickets.cricket_page(
+                workspace, start, end, now=now, limit=PREVIEW, targets=targets
+            ),
+            "sps": promoters.social_promoter_score(workspace, start, end),
+            "praise": praise.praise(workspace, start, end),
+            "kudos": praise.kudos_page(workspace, start, end, limit=PREVIEW),
+            "service_levels": service_levels.service_levels(
+                workspace, start, end, now=now, targets=targets
+            ),
+            "csat": csat.csat(workspace, start, end),
+        }
     return _render(request, "insights/overview.html", form, figures)
 
 
@@ -112,12 +113,15 @@ def sps_messages(request: HttpRequest, kind: str, *, agent: Agent) -> HttpRespon
         return _render(request, "insights/sps_messages.html", form, {"kind": kind})
     start, end = _period(form)
     page = _page(form)
+    offset = (page - 1) * PAGE_SIZE
     count, items = promoters.sps_messages(
-        agent.workspace, start, end, kind=kind, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        agent.workspace, start, end, kind=kind, limit=PAGE_SIZE, offset=offset
     )
+    cap = promoters.count_cap(limit=PAGE_SIZE, offset=offset)
     context = {
         "kind": kind,
-        "count": count,
+        "count": min(count, cap),
+        "count_capped": count > cap,
         "items": items,
         "page": page,
         "more": page * PAGE_SIZE < count,

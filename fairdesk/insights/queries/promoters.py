@@ -56,6 +56,7 @@ PROMOTES = "promotes"
 DETRACTS = "detracts"
 KINDS = ("authors", "promoters", "detractors", "converted")
 EXCERPT = 280
+COUNT_CAP = 1000  # the drill-down counts its messages exactly up to this many
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +220,11 @@ def _values(messages: QuerySet[Message]) -> Any:
     )
 
 
+def count_cap(*, limit: int, offset: int = 0) -> int:
+    """Up to how many messages a drill-down page counts exactly (at least past its page)."""
+    return max(COUNT_CAP, offset + limit)
+
+
 def sps_messages(
     workspace: Workspace,
     start: datetime,
@@ -232,11 +238,15 @@ def sps_messages(
 
     Promoters: their promoting messages; detractors: every detracting message; converted:
     the detracting and promoting messages of converted people; authors: every public
-    message. Two queries.
+    message. Two queries. The count is exact up to ``count_cap(limit=, offset=)``;
+    ``count_cap + 1`` means "more than that" — a bounded count (the first ``cap + 1`` rows
+    through ``message_period_idx``), never a scan of the whole period per request.
     """
     messages = _rows(workspace, start, end, kind)
     page = _values(messages)[offset : offset + limit]
-    return messages.count(), [_sps_message(row) for row in page]
+    cap = count_cap(limit=limit, offset=offset)
+    count = messages.order_by()[: cap + 1].count()
+    return count, [_sps_message(row) for row in page]
 
 
 def every_sps_message(

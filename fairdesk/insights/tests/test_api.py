@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from fairdesk.cases.models import Direction
+from fairdesk.insights.queries import promoters as promoters_query
 from fairdesk.insights.tests.rows import case, identity, message, praise_event
 from fairdesk.workspaces.models import Workspace
 from fairdesk.workspaces.services import add_employee
@@ -93,6 +94,7 @@ def test_lists_page_with_next_offset(api: Any, rows: None) -> None:
 
     promoters = api("sps/promoters", limit=2).json()
     assert (promoters["kind"], promoters["count"], promoters["next_offset"]) == ("promoters", 3, 2)
+    assert promoters["count_capped"] is False
     assert {m["text"] for m in promoters["items"]} == {"=1+1"}
 
     kudos = api("praise/kudos", limit=5).json()
@@ -164,3 +166,13 @@ def test_datetimes_come_back_in_utc(api: Any, rows: None) -> None:
     assert sent.utcoffset() == timedelta(0)
     assert datetime.fromisoformat(item["due_at"]) - sent == timedelta(hours=24)
     assert sent < datetime.now(UTC)
+
+
+def test_the_sps_drill_down_count_is_capped(
+    api: Any, rows: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(promoters_query, "COUNT_CAP", 1)
+    first = api("sps/promoters", limit=1).json()
+    assert (first["count"], first["count_capped"], first["next_offset"]) == (1, True, 1)
+    last = api("sps/promoters", limit=1, offset=2).json()  # exact again past the cap
+    assert (last["count"], last["count_capped"], last["next_offset"]) == (3, False, None)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fairdesk.cases.models import Case, CaseStatus, Direction, Message
+from fairdesk.insights.queries import promoters
 from fairdesk.insights.queries.promoters import (
     KINDS,
     PromoterScore,
@@ -181,3 +182,19 @@ def test_unknown_kind_is_refused(workspace: Workspace) -> None:
 def test_without_authors_the_score_is_none(workspace: Workspace) -> None:
     assert social_promoter_score(workspace, START, END) == PromoterScore(0, 0, 0, 0, None)
     assert sps_messages(workspace, START, END, kind="authors", limit=10) == (0, [])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_drill_down_counts_exactly_up_to_the_cap_then_says_more(
+    workspace: Workspace, voices: None, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, behind = recompute(workspace)
+    exact = len(behind[kind])
+    monkeypatch.setattr(promoters, "COUNT_CAP", 2)
+    count, page = sps_messages(workspace, START, END, kind=kind, limit=1)
+    assert count == min(exact, 3)  # cap + 1 stands for "more than the cap"
+    assert [m.message_id for m in page] == behind[kind][:1]
+    # Past the cap, the count still reaches beyond the page asked for: paging goes on.
+    count, page = sps_messages(workspace, START, END, kind=kind, limit=1, offset=2)
+    assert count == min(exact, 4)
+    assert [m.message_id for m in page] == behind[kind][2:3]

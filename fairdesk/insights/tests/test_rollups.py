@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction
@@ -325,3 +326,59 @@ def test_the_command_refreshes_one_or_every_workspace(
     assert RollupState.objects.count() == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert '"workspace": "acme"' in out[-1] and '"workspace": "globex"' in out[-1]
+
+
+def test_one_read_reads_the_changes_once_for_every_figure_and_stays_exact(
+    workspace: Workspace, other_workspace: Workspace, seeded: None
+) -> None:
+    refresh(workspace=workspace)
+    refresh(workspace=other_workspace)
+    rng = random.Random(5)
+    for change in (resolve, rate_later, answer_a_cricket, merge):
+        change(workspace, rng)
+    expected = [raw_figures(workspace, start, end) for start, end in PERIODS]
+    with coverage.one_read(), CaptureQueriesContext(connection) as read:
+        found = [figures(workspace, start, end) for start, end in PERIODS]
+    assert found == expected
+    sql = [q["sql"] for q in read.captured_queries]
+    # The rollup state and the changed cases (one UNION of the two indexed halves) once
+    # for the five figures and two periods, where each figure used to read them.
+    assert sum("UNION" in s.upper() for s in sql) == 1
+    assert sum('"insights_rollupstate"' in s for s in sql) == 1
+    # Outside, nothing is remembered: a change made after is seen at once.
+    resolve(workspace, rng)
+    assert_exact(workspace)
+
+
+def test_many_changed_cases_are_read_in_chunks_and_stay_exact(
+    workspace: Workspace, seeded: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refresh(workspace=workspace)
+    monkeypatch.setattr(coverage, "CHUNK", 2)
+    rng = random.Random(3)
+    for change in (resolve, raise_severity, move_team, tag_cause, rate_later, refund):
+        change(workspace, rng)
+    state = RollupState.objects.get(workspace=workspace)
+    assert len(coverage.changed_case_ids(workspace, state)) > 2  # more than one chunk
+    assert_exact(workspace)
+    refresh(workspace=workspace)
+    assert_exact(workspace)
+
+
+def test_a_csat_answer_given_since_the_refresh_makes_its_day_live(
+    workspace: Workspace, other_workspace: Workspace, seeded: None
+) -> None:
+    refresh(workspace=workspace)
+    c = _pick(workspace, random.Random(1), status=CaseStatus.RESOLVED, csat__isnull=True)
+    answer = CsatResponse.objects.create(
+        workspace=workspace, case=c, contact=c.contact, score=5
+    )  # no event and no case save: only ``created_at`` since the refresh shows it
+    day = (T0 + timedelta(days=5)).date()
+    CsatResponse.objects.filter(pk=answer.pk).update(created_at=coverage.day_start(day))
+    since = coverage.day_start(day) - timedelta(hours=1)
+    RollupState.objects.filter(workspace=workspace).update(changed_since=since)
+    Case.objects.filter(workspace=workspace).update(updated_at=since - timedelta(hours=1))
+    state = RollupState.objects.get(workspace=workspace)
+    assert coverage.changed_case_ids(workspace, state) == []  # no case shows it
+    assert day in coverage.stale_days(workspace, RollupDay.Figure.CSAT, state)
+    assert_exact(workspace)

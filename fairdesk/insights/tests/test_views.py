@@ -12,6 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fairdesk.cases.models import Direction
+from fairdesk.insights import views
+from fairdesk.insights.queries import promoters
 from fairdesk.insights.tests.rows import case, identity, message, praise_event
 from fairdesk.workspaces.models import Agent, Team, Workspace
 from fairdesk.workspaces.services import add_employee
@@ -101,10 +103,10 @@ def test_overview_runs_the_same_queries_whatever_the_data(
     populate(workspace, other_workspace, copies=6)
     with CaptureQueriesContext(connection) as full:
         assert agent_client.get("/insights/").status_code == 200
-    # session, user, agent, workspace, SLA table, rollup state + 3 parity, rollup state +
-    # crickets + list, SPS + times to conversion, praise by employee + by team, kudos,
-    # rollup state + service levels, rollup state + CSAT (nothing rolled up yet).
-    assert len(empty.captured_queries) == len(full.captured_queries) == 21
+    # session, user, agent, workspace, SLA table, rollup state (read once for every
+    # figure: coverage.one_read) + 3 parity, crickets + list, SPS + times to conversion,
+    # praise by employee + by team, kudos, service levels, CSAT (nothing rolled up yet).
+    assert len(empty.captured_queries) == len(full.captured_queries) == 18
 
 
 @pytest.mark.parametrize(
@@ -165,6 +167,22 @@ def test_the_sps_drill_down_lists_the_messages(
     page = response.content.decode()
     assert f"Thanks {ESCAPED}" in page and SCRIPT not in page
     assert agent_client.get("/insights/sps/detractors/").context["count"] == 0
+    assert "1 public message behind" in page
+
+
+def test_the_sps_drill_down_says_more_than_the_cap(
+    agent_client: Client,
+    workspace: Workspace,
+    other_workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    populate(workspace, other_workspace, copies=3)
+    monkeypatch.setattr(promoters, "COUNT_CAP", 2)
+    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    response = agent_client.get("/insights/sps/promoters/", {"days": "30"})
+    assert (response.context["count"], response.context["count_capped"]) == (2, True)
+    assert response.context["more"] is True
+    assert "More than 2 public messages behind" in response.content.decode()
     assert agent_client.get("/insights/sps/everyone/").status_code == 404
 
 
