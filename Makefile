@@ -14,8 +14,12 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/fairdesk demo
 
+# One test process per CPU (pytest-xdist; each has its own test database), a test file
+# kept on one process so its module fixtures (servers, browsers) start once.
+# `make test WORKERS=0` runs in this process alone.
+WORKERS ?= auto
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check fairdesk tests conftest.py

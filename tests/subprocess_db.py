@@ -1,8 +1,16 @@
-"""A throwaway database of the configured kind that worker subprocesses can reach."""
+"""A throwaway database of the configured kind that worker subprocesses can reach.
 
+Migrating takes a subprocess several seconds, so each test process migrates one template
+the first time it needs a scratch database and copies it after that: the SQLite file, or
+PostgreSQL's ``CREATE DATABASE … TEMPLATE``. Every scratch database is still fresh.
+"""
+
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,23 +29,57 @@ def scratch_database(tmp_path: Path) -> Iterator[dict[str, str]]:
     name = None
     if db["ENGINE"] == "django.db.backends.postgresql":
         name = f"fairdesk_scratch_{uuid.uuid4().hex[:10]}"
-        admin = _admin_conninfo(db)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        user = db.get("USER") or ""
-        host = db.get("HOST") or "127.0.0.1"
-        port = db.get("PORT") or 5432
-        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{name}"
+        template = _template(env, db)
+        with psycopg.connect(_admin_conninfo(db), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        env["DATABASE_URL"] = _postgres_url(db, name)
     else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        path = tmp_path / "scratch.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_template(env, db), path)
+        env["DATABASE_URL"] = f"sqlite:///{path}"
     try:
-        fairdesk(env, "migrate", "--verbosity", "0")
         yield env
     finally:
         if name is not None:
-            with psycopg.connect(_admin_conninfo(db), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop(db, name)
+
+
+_templates: dict[str, str] = {}
+
+
+def _template(env: dict[str, str], db: dict) -> str:
+    """This process's migrated template: a database name, or an SQLite file's path."""
+    if db["ENGINE"] in _templates:
+        return _templates[db["ENGINE"]]
+    env = dict(env)
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        template = f"fairdesk_template_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(_admin_conninfo(db), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{template}"')
+        atexit.register(_drop, db, template)
+        env["DATABASE_URL"] = _postgres_url(db, template)
+    else:
+        folder = tempfile.mkdtemp(prefix="fairdesk-template-")
+        atexit.register(shutil.rmtree, folder, True)
+        template = os.path.join(folder, "template.sqlite3")
+        env["DATABASE_URL"] = f"sqlite:///{template}"
+    fairdesk(env, "migrate", "--verbosity", "0")
+    _templates[db["ENGINE"]] = template
+    return template
+
+
+def _postgres_url(db: dict, name: str) -> str:
+    user = db.get("USER") or ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{name}"
+
+
+def _drop(db: dict, name: str) -> None:
+    with psycopg.connect(_admin_conninfo(db), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _admin_conninfo(db: dict) -> str:

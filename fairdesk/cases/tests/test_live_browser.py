@@ -4,11 +4,12 @@ leaves a half-written reply alone."""
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from fairdesk.cases.live import WATCH
@@ -28,6 +29,8 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
 ]
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -49,6 +52,21 @@ def browser(quick_watch: None) -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+def arrives(write: Callable[[], T]) -> T:
+    """``write`` while the open page's long-poll reads in the server thread. The shared
+    in-memory SQLite test database answers "table is locked" instead of waiting (a file
+    database's busy timeout waits, as in production), so the write is retried whole."""
+    for _ in range(100):
+        try:
+            with transaction.atomic():
+                return write()
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
+    raise AssertionError("the test database stayed locked")
 
 
 def long_polling(page: Page, url: str) -> None:
@@ -73,7 +91,7 @@ def test_a_new_message_appears_on_the_open_queue_and_case(
     page.locator("body").evaluate("body => body.setAttribute('data-not-reloaded', '1')")
     page.get_by_role("checkbox", name=f"Select {first.reference}").check()
 
-    second = queued(workspace, "second", due_in=5, subject=HOSTILE)
+    second = arrives(lambda: queued(workspace, "second", due_in=5, subject=HOSTILE))
     rows = page.locator("table.queue tbody tr")
     expect(rows).to_have_count(2, timeout=WAITED)
     expect(rows.nth(0)).to_have_attribute("data-reference", second.reference)
@@ -90,7 +108,9 @@ def test_a_new_message_appears_on_the_open_queue_and_case(
     reply = page.locator('textarea[data-shortcut="r"]')
     reply.fill("Half-written answer")
     identity = first.contact.identities.get()
-    add_inbound(first, identity, text=HOSTILE, external_id="first-2", at=timezone.now())
+    arrives(
+        lambda: add_inbound(first, identity, text=HOSTILE, external_id="first-2", at=timezone.now())
+    )
     expect(page.locator(".timeline .msg-inbound")).to_have_count(2, timeout=WAITED)
     expect(page.locator(".timeline")).to_contain_text("<script>window.pwned=1</script>")
     expect(page.locator("[data-live-url]")).to_have_text("1 new message", timeout=WAITED)
@@ -115,7 +135,7 @@ def test_the_first_case_appears_on_an_empty_queue_and_shortcuts_still_work(
     long_polling(page, f"{live_server.url}/")
     expect(page.get_by_text("Nothing waiting in this view.")).to_be_visible()
 
-    arrived = queued(workspace, "arrived", due_in=5)
+    arrived = arrives(lambda: queued(workspace, "arrived", due_in=5))
     link = page.get_by_role("link", name=arrived.reference)
     expect(link).to_be_visible(timeout=WAITED)
     expect(page.locator("[data-live-url]")).to_have_text("1 new message", timeout=WAITED)
