@@ -15,6 +15,7 @@ Nothing here raises out of ``fetch_due``: an unexpected error fails that one lin
 """
 
 import logging
+import mimetypes
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def _stored(row: AttachmentFetch, token: str, got: fetch.Fetched) -> None:
         claims.release_done(
             AttachmentFetch, token=token, ids=[row.pk], values=_settled(row.Status.DONE, "")
         )
-        _attachment(row, _filename(row), content_type, len(got.body), digest)
+        _attachment(row, _filename(row, content_type), content_type, len(got.body), digest)
 
 
 def _failed(
@@ -181,10 +182,15 @@ def _attachment(
     )
 
 
-def _filename(row: AttachmentFetch) -> str:
+def _filename(row: AttachmentFetch, content_type: str = "") -> str:
     """The link's last path segment made safe (``receipt-55812.pdf``), else
-    ``image-1``: shown to agents, offered as the download's name, never a path."""
-    segment = PurePosixPath(unquote(urlsplit(row.url).path)).name
+    ``image-1``: shown to agents, offered as the download's name, never a path. An XRPC
+    call (Bluesky's ``/xrpc/com.atproto.sync.getBlob?…``) names its method, not the
+    file: it is ``image-1.jpg``, the extension from the content type."""
+    path = unquote(urlsplit(row.url).path)
+    if path.startswith("/xrpc/"):
+        return _base_name(row) + (mimetypes.guess_extension(content_type) or "")
+    segment = PurePosixPath(path).name
     name = SAFE_NAME.sub("_", segment).strip("._")[:MAX_NAME_CHARS]
     return name or _base_name(row)
 

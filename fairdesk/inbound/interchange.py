@@ -51,8 +51,14 @@ class AttachmentLink(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
-    kind: Annotated[str, StringConstraints(max_length=30, strip_whitespace=True)] = ""
+    # No white space and no control character (a NUL is refused by PostgreSQL's text
+    # columns, a CR/LF could split a request line).
+    url: Annotated[
+        str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
+    ]
+    kind: Annotated[
+        str, StringConstraints(max_length=30, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$")
+    ] = ""
 
 
 class InterchangeMessage(BaseModel):

@@ -10,6 +10,19 @@ specs for TIDs and record keys (atproto.com/specs/tid, /specs/record-key).
 
 Pure functions, no HTTP: ``read_page`` turns one page of notifications and the channel's
 cursor into interchange records and the next cursor; the rest builds what is posted.
+
+A post's images and video become attachment links for the media worker. A notification
+carries the post *record*, whose ``embed`` (``app.bsky.embed.images``: ``images[].image``;
+``app.bsky.embed.video``: ``video``; ``app.bsky.embed.recordWithMedia``: the same in
+``media``) holds blob references (``ref.$link``, the blob's CID; ``cid`` in legacy
+blobs), fetched with ``com.atproto.sync.getBlob?did=<author>&cid=<cid>`` on the channel's
+service host. The bsky.social entryway answers that for every account Bluesky hosts by
+redirecting to the account's PDS (which the fetcher follows, checking each hop); an
+author on a PDS elsewhere gets a failed fetch and its "could not fetch" note, as
+resolving each author's DID document to find their PDS is not done. A hydrated view
+(``app.bsky.embed.images#view``) names its images' ``fullsize`` (else ``thumb``) CDN
+URLs, used as they are; a video view only has an HLS playlist, which is not a file.
+
 Every value in a payload is hostile input; each record returned has passed
 ``InterchangeMessage`` validation.
 """
@@ -20,10 +33,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fairdesk.connectors.base import PermanentSendError
 from fairdesk.connectors.bluesky import graphemes
-from fairdesk.connectors.payloads import PayloadError, interchange, objects
+from fairdesk.connectors.payloads import PayloadError, dicts, interchange, media_links, objects
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +55,11 @@ MAX_MESSAGE_GRAPHEMES, MAX_MESSAGE_BYTES = 1000, 10_000
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 MAX_NAME_CHARS = 320  # the interchange format's cap on a display name
 MAX_MARK_URIS = 200
+EMBED_IMAGES, EMBED_VIDEO = "app.bsky.embed.images", "app.bsky.embed.video"
+EMBED_RECORD_WITH_MEDIA = "app.bsky.embed.recordWithMedia"
+VIEW = "#view"
+CID = re.compile(r"[A-Za-z0-9]{8,256}")  # multibase: base32 (b…) or base58btc (z…/Qm…)
+DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]{1,2000}")
 
 AT_URI_POST = re.compile(
     r"^at://(?P<did>did:[a-z]+:[A-Za-z0-9._:%-]{1,2000})/app\.bsky\.feed\.post/"
@@ -125,7 +144,12 @@ class PageResult:
 
 
 def read_page(
-    payload: Any, state: PollState, *, brand_did: str, brand_handle: str | None
+    payload: Any,
+    state: PollState,
+    *,
+    brand_did: str,
+    brand_handle: str | None,
+    service_url: str = "",
 ) -> PageResult:
     """The new mentions, replies and quotes on one page, and where to go next.
 
@@ -134,7 +158,8 @@ def read_page(
     leaves more to read further back: the cursor keeps the old mark and the next page.
     On the very first poll (no mark) only the newest page is read. Notifications
     already seen (at or before the mark, or at its instant with a uri it lists) are left
-    out here, so an overlap is never handed to the store again.
+    out here, so an overlap is never handed to the store again. ``service_url`` is where
+    blobs are fetched from (without it, only hydrated views give media links).
     """
     if not isinstance(payload, dict):
         raise PayloadError("answer is not a JSON object")
@@ -148,7 +173,7 @@ def read_page(
     next_page = payload.get("cursor")
     next_page = next_page if isinstance(next_page, str) else ""
     reached = seen is None or not next_page or len(fresh) < len(dated) or not dated
-    records = parse(fresh, brand_did=brand_did, brand_handle=brand_handle)
+    records = parse(fresh, brand_did=brand_did, brand_handle=brand_handle, service_url=service_url)
     if reached:
         # A finished catch-up looks at the newest page once more: what arrived meanwhile.
         return PageResult(records=records, state=PollState(seen=top), more=bool(state.top))
@@ -158,7 +183,11 @@ def read_page(
 
 
 def parse(
-    notifications: list[dict[str, Any]], *, brand_did: str, brand_handle: str | None
+    notifications: list[dict[str, Any]],
+    *,
+    brand_did: str,
+    brand_handle: str | None,
+    service_url: str = "",
 ) -> list[dict[str, Any]]:
     """Interchange records (DESIGN section 10) for the wanted notifications.
 
@@ -170,7 +199,12 @@ def parse(
         if notification.get("reason") not in WANTED_REASONS:
             continue
         try:
-            raw = _post_record(notification, brand_did=brand_did, brand_handle=brand_handle)
+            raw = _post_record(
+                notification,
+                brand_did=brand_did,
+                brand_handle=brand_handle,
+                service_url=service_url,
+            )
             records.extend(interchange([raw]))
         except (PayloadError, KeyError, TypeError, ValueError, AttributeError) as exc:
             uri = str(notification.get("uri"))[:120]
@@ -179,7 +213,7 @@ def parse(
 
 
 def _post_record(
-    notification: dict[str, Any], *, brand_did: str, brand_handle: str | None
+    notification: dict[str, Any], *, brand_did: str, brand_handle: str | None, service_url: str
 ) -> dict[str, Any]:
     record, author = notification["record"], notification["author"]
     if not isinstance(record, dict) or record.get("$type") != POST_COLLECTION:
@@ -204,7 +238,42 @@ def _post_record(
         "text": _text(record.get("text")),
         "in_reply_to": (_text(parent.get("uri")) or None) if isinstance(parent, dict) else None,
         "brand_handle": ("@" + handle if handle else brand_handle) if outbound else brand_handle,
+        "attachments": post_media(record.get("embed"), did=did, service_url=service_url),
     }
+
+
+def post_media(embed: Any, *, did: str, service_url: str) -> list[dict[str, str]]:
+    """Attachment links for a post's embedded images and video (see the module's notes);
+    an embed of another kind or a malformed one gives none, never an error."""
+    if not isinstance(embed, dict):
+        return []
+    kind = embed.get("$type")
+    if kind in (EMBED_RECORD_WITH_MEDIA, EMBED_RECORD_WITH_MEDIA + VIEW):
+        embed = embed.get("media")  # images or video (or an external link card)
+        if not isinstance(embed, dict):
+            return []
+        kind = embed.get("$type")
+    if kind == EMBED_IMAGES:
+        images = dicts(embed.get("images"))
+        return media_links((_blob_url(i.get("image"), did, service_url), "image") for i in images)
+    if kind == EMBED_IMAGES + VIEW:
+        images = dicts(embed.get("images"))
+        return media_links(((i.get("fullsize"), i.get("thumb")), "image") for i in images)
+    if kind == EMBED_VIDEO:
+        return media_links([(_blob_url(embed.get("video"), did, service_url), "video")])
+    return []
+
+
+def _blob_url(blob: Any, did: str, service_url: str) -> str | None:
+    """``com.atproto.sync.getBlob`` of a blob of ``did``'s repo on ``service_url``."""
+    if not isinstance(blob, dict) or not service_url or not DID.fullmatch(did):
+        return None
+    ref = blob.get("ref")
+    cid = ref.get("$link") if isinstance(ref, dict) else blob.get("cid")  # legacy blob
+    if not isinstance(cid, str) or not CID.fullmatch(cid):
+        return None
+    query = urlencode({"did": did, "cid": cid}, safe=":")
+    return f"{service_url.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{query}"
 
 
 # -- reading chat ---------------------------------------------------------------------

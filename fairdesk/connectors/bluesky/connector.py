@@ -118,7 +118,11 @@ class BlueskyConnector(Connector):
             )
         try:
             page = adapter.read_page(
-                payload, state, brand_did=config.did, brand_handle=config.brand_handle
+                payload,
+                state,
+                brand_did=config.did,
+                brand_handle=config.brand_handle,
+                service_url=config.service_url,
             )
         except PayloadError as exc:
             raise PollError(f"listNotifications: {exc}") from exc

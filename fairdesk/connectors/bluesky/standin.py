@@ -14,7 +14,11 @@ PDS answers 500 InternalServerError) and nothing is written.
 
 Seed the network with ``add_account``, ``seed_post``, ``notify`` and ``chat`` (a
 customer's chat message); read what the connector did with ``created_posts`` and
-``messages``.
+``messages``. ``seed_blob`` stores a file of any account (the stand-in plays the
+entryway, which answers for every account it hosts) and gives the blob reference a
+post's ``embed`` names; ``com.atproto.sync.getBlob`` (``did``, ``cid``; no auth) serves
+it with its MIME type, a blob it does not have is 400 ``BlobNotFound`` and a DID with no
+blobs here 400 ``RepoNotFound``.
 """
 
 import base64
@@ -84,6 +88,7 @@ class BlueskyStandIn(StandIn):
         self.expired: set[str] = set()
         self.convos: dict[frozenset[str], Convo] = {}
         self.chat_log: list[dict[str, Any]] = []  # logCreateMessage entries, oldest first
+        self.blobs: dict[str, dict[str, tuple[bytes, str]]] = {}  # did → cid → (data, mime)
         self._serial = itertools.count(1)
         for method, nsid, handler in (
             ("POST", "com.atproto.server.createSession", self.create_session),
@@ -93,6 +98,7 @@ class BlueskyStandIn(StandIn):
             ("POST", "com.atproto.repo.createRecord", self._authed(self.create_record)),
             ("GET", "com.atproto.repo.getRecord", self.get_record),
             ("GET", "com.atproto.repo.listRecords", self.list_records),
+            ("GET", "com.atproto.sync.getBlob", self.get_blob),
             ("GET", "chat.bsky.convo.getConvoForMembers", self._chat(self.convo_for)),
             ("POST", "chat.bsky.convo.sendMessage", self._chat(self.send_message)),
             ("GET", "chat.bsky.convo.getMessages", self._chat(self.get_messages)),
@@ -117,20 +123,32 @@ class BlueskyStandIn(StandIn):
         at: datetime,
         reply_to: str | None = None,
         rkey: str | None = None,
+        embed: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A post already on the network (``author``: a profileView), as a postView.
         A reply takes its root from the parent, as a client does. ``rkey`` fixes the
-        post's record key (and so its uri), e.g. to seed the same post again later."""
+        post's record key (and so its uri), e.g. to seed the same post again later;
+        ``embed`` is the record's embed (images or video of ``seed_blob`` blobs)."""
         record: dict[str, Any] = {
             "$type": POST,
             "createdAt": timestamp(at),
             "langs": ["en"],
             "text": text,
         }
+        if embed is not None:
+            record["embed"] = embed
         with self.lock:
             if reply_to is not None:
                 record["reply"] = self._reply_refs(reply_to)
             return self._index(author, rkey or self._tid(at), record, at)
+
+    def seed_blob(self, *, did: str, data: bytes, mime_type: str) -> dict[str, Any]:
+        """A file in ``did``'s repo; the blob reference (``$type`` blob, ``ref.$link``)."""
+        digest = hashlib.sha256(data).digest()
+        cid = "bafkrei" + base64.b32encode(digest).decode().lower().rstrip("=")
+        with self.lock:
+            self.blobs.setdefault(did, {})[cid] = (data, mime_type)
+        return {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime_type, "size": len(data)}
 
     def notify(self, *, did: str, reason: str, post: dict[str, Any]) -> dict[str, Any]:
         """Tell account ``did`` about ``post`` (mention, reply, quote, like …)."""
@@ -255,6 +273,18 @@ class BlueskyStandIn(StandIn):
                 uri = f"at://{request.arg('repo')}/{request.arg('collection')}/{rkey}"
                 return xrpc_error(400, "RecordNotFound", f"Could not locate record: {uri}")
             return Response(200, found)
+
+    def get_blob(self, request: Request) -> Response:
+        did, cid = request.arg("did"), request.arg("cid")
+        with self.lock:
+            repo = self.blobs.get(did)
+            if repo is None:
+                return xrpc_error(400, "RepoNotFound", f"Could not find repo for DID: {did}")
+            found = repo.get(cid)
+        if found is None:
+            return xrpc_error(400, "BlobNotFound", "Blob not found")
+        data, mime_type = found
+        return Response(200, data, {"Content-Type": mime_type})
 
     def list_records(self, request: Request) -> Response:
         """The repo's records by key, newest first unless ``reverse``; keyset ``cursor``."""

@@ -13,13 +13,18 @@ instance: a channel is one account on one instance, so it is unique within the c
 written by the channel's own account is the brand's (outbound). Every value is hostile
 input: HTML is reduced to text by the standard library's parser, never rendered; each
 record returned has passed ``InterchangeMessage`` validation.
+
+A status's files (``media_attachments[]``, the MediaAttachment entity: ``type`` image,
+gifv, video, audio or unknown) become attachment links for the media worker: ``url``,
+the copy on the channel's instance, or for media the instance has not copied
+(``url`` null) the original on the author's server, ``remote_url``.
 """
 
 import re
 from html.parser import HTMLParser
 from typing import Any
 
-from fairdesk.connectors.payloads import PayloadError, interchange
+from fairdesk.connectors.payloads import PayloadError, dicts, interchange, media_links
 from fairdesk.inbound.interchange import MAX_TEXT_CHARS
 
 CHANNEL = "mastodon"
@@ -65,9 +70,18 @@ def status_record(status: dict[str, Any], *, account_id: str, brand_handle: str)
             "text": status_text(status),
             "in_reply_to": str(reply_to) if reply_to else None,
             "brand_handle": brand_handle,
+            "attachments": media_attachments(status),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise PayloadError(f"malformed status: {type(exc).__name__} {str(exc)[:80]}") from exc
+
+
+def media_attachments(status: dict[str, Any]) -> list[dict[str, str]]:
+    """Attachment links for a status's files; a malformed item is left out."""
+    return media_links(
+        ((a.get("url"), a.get("remote_url")), a.get("type"))
+        for a in dicts(status.get("media_attachments"))
+    )
 
 
 def _author(account: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +106,7 @@ def status_text(status: dict[str, Any]) -> str:
     body = html_to_text(str(status.get("content") or ""))
     if body:
         parts.append(body)
-    attachments = [_attachment(a) for a in status.get("media_attachments") or []]
+    attachments = [_attachment(a) for a in dicts(status.get("media_attachments"))]
     if attachments:
         parts.append("\n".join(attachments))
     return "\n\n".join(parts)[:MAX_TEXT_CHARS]

@@ -12,20 +12,16 @@ Instagram comments). Every value is hostile input; each record returned has pass
 
 import hashlib
 import hmac
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-from fairdesk.connectors.payloads import PayloadError, interchange, objects
-from fairdesk.inbound.interchange import MAX_ATTACHMENT_LINKS
+from fairdesk.connectors.payloads import PayloadError, interchange, media_links, objects
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Page feed items that are something a person wrote: comments, and posts on the Page,
 # which Meta announces by kind (a text post is "status", a photo post "photo", …).
 FEED_ITEMS = frozenset({"comment", "post", "status", "photo", "video", "share", "link"})
 MAX_CHALLENGE_CHARS = 200
-MAX_LINK_CHARS = 2000
-LINK = re.compile(r"https?://\S+")
 
 
 def verify_subscription(configured_token: str, mode: str, token: str) -> bool:
@@ -177,19 +173,16 @@ def _dm_record(
 
 def attachment_links(message: dict[str, Any]) -> list[dict[str, str]]:
     """``message.attachments[].payload.url`` of a Messenger or Instagram DM (images,
-    video, audio, files), for the media worker to fetch. Only http(s) links are kept, at
-    most ten; anything else (a sticker id, a location, a malformed value) is left out."""
-    links: list[dict[str, str]] = []
-    for attachment in objects(message, "attachments"):
-        payload = attachment.get("payload")
-        url = payload.get("url") if isinstance(payload, dict) else None
-        if not isinstance(url, str) or len(url) > MAX_LINK_CHARS:
-            continue
-        if not LINK.fullmatch(url):
-            continue
-        kind = attachment.get("type")
-        links.append({"url": url, "kind": kind[:30] if isinstance(kind, str) else ""})
-    return links[:MAX_ATTACHMENT_LINKS]
+    video, audio, files), for the media worker to fetch: ``payloads.media_links`` keeps
+    http(s) links only, at most ten; anything else (a sticker id, a location, a malformed
+    value, a control character) is left out."""
+    return media_links(
+        (
+            (a.get("payload") or {}).get("url") if isinstance(a.get("payload"), dict) else None,
+            a.get("type"),
+        )
+        for a in objects(message, "attachments")
+    )
 
 
 def _feed_record(value: dict[str, Any], *, account: str, brand: str | None) -> dict[str, Any]:

@@ -145,9 +145,31 @@ def test_the_adapter_keeps_only_web_links_of_attachments() -> None:
     assert "attachments" not in plain and "recipient" not in plain
 
 
+def test_control_characters_in_a_meta_link_leave_it_out() -> None:
+    """A NUL would be refused by PostgreSQL's text columns and fail the whole batch, a CRLF
+    could split a request line: such a link is left out, the message is kept."""
+    payload = fixture_json("messenger_attachments.json")
+    good = "https://scontent.xx.fbcdn.net/v/ok.jpg"
+    payload["entry"][0]["messaging"][0]["message"]["attachments"] = [
+        {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/a\x00.jpg"}},
+        {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/a\r\nX: y"}},
+        {"type": "image\x00", "payload": {"url": good}},
+        {"type": "image", "payload": {"url": good}},
+    ]
+    [record] = adapter.parse(payload, page_id=PAGE_ID)
+    assert record["attachments"] == [{"url": good, "kind": "image"}]
+
+
 def test_a_bad_link_is_refused_by_the_interchange_format() -> None:
     record = adapter.parse(fixture_json("messenger_message.json"), page_id=PAGE_ID)[0]
-    for url in ("javascript:alert(1)", "http://a b", "ftp://x/y", "http://x/\nSet-Cookie: a"):
+    for url in (
+        "javascript:alert(1)",
+        "http://a b",
+        "ftp://x/y",
+        "http://x/\nSet-Cookie: a",
+        "http://x/\x00",
+        "http://x/\x7f",
+    ):
         with pytest.raises(ValueError, match="attachments"):
             InterchangeMessage.model_validate({**record, "attachments": [{"url": url}]})
 

@@ -7,6 +7,15 @@ X delivers text HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``); it is stored unesc
 the customer wrote it (and as the v2 API poll stores it), and escaped again where shown.
 Every value in a payload is hostile input; each record returned has passed
 ``InterchangeMessage`` validation.
+
+Photos, videos and GIFs of a tweet become attachment links for the media worker
+(``extended_entities.media[]``, developer.x.com data dictionary "extended entities"): a
+photo's ``media_url_https``, a video's or animated GIF's best-bitrate ``video/mp4``
+variant in ``video_info.variants[]``. Media in direct messages are not fetched: X serves
+them from ``ton.twitter.com`` only to an OAuth 1.0a signed request of the recipient's
+account, and the media worker fetches links without credentials (by design: a URL from
+a payload never gets our tokens), so such a link could only fail. The DM's text keeps
+the media's t.co link for the agent.
 """
 
 import base64
@@ -16,7 +25,7 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
-from fairdesk.connectors.payloads import PayloadError, interchange, objects
+from fairdesk.connectors.payloads import PayloadError, dicts, interchange, media_links, objects
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 TWEET_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
@@ -95,7 +104,43 @@ def _tweet_record(
         "text": html.unescape(text),
         "in_reply_to": tweet.get("in_reply_to_status_id_str") or None,
         "brand_handle": (author["handle"] or brand_handle) if outbound else brand_handle,
+        "attachments": tweet_media(tweet),
     }
+
+
+def tweet_media(tweet: dict[str, Any]) -> list[dict[str, str]]:
+    """Attachment links for a v1.1 tweet's native media. A long tweet delivered in
+    compatibility mode carries them in ``extended_tweet``; a malformed item is left out."""
+    extended = tweet.get("extended_tweet")
+    holder = extended if isinstance(extended, dict) and "extended_entities" in extended else tweet
+    entities = holder.get("extended_entities")
+    media = dicts(entities.get("media")) if isinstance(entities, dict) else []
+    return media_links(_media_link(item) for item in media)
+
+
+def _media_link(item: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
+    """A photo's image; a video's or GIF's mp4, else its still (``media_url_https``)."""
+    kind = item.get("type")
+    video = None
+    if kind in ("video", "animated_gif"):
+        info = item.get("video_info")
+        video = best_variant(info.get("variants") if isinstance(info, dict) else None, "bitrate")
+    return (video, item.get("media_url_https")), kind
+
+
+def best_variant(variants: Any, rate_key: str) -> str | None:
+    """The URL of the highest-bitrate ``video/mp4`` variant (an animated GIF's single
+    variant has bitrate 0); None when there is none (HLS playlists are not files)."""
+    best: tuple[int, str] | None = None
+    for variant in dicts(variants):
+        url, rate = variant.get("url"), variant.get(rate_key, 0)
+        if variant.get("content_type") != "video/mp4" or not isinstance(url, str):
+            continue
+        if isinstance(rate, bool) or not isinstance(rate, int):
+            rate = 0
+        if best is None or rate > best[0]:
+            best = (rate, url)
+    return best[1] if best else None
 
 
 def _dm_record(

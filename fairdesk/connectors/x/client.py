@@ -9,7 +9,8 @@ Built against the X API v2 reference (docs.x.com/x-api):
   (docs.x.com/x-api/direct-messages/create-dm-message-by-participant-id).
 - ``GET /2/users/:id/tweets`` and ``GET /2/users/:id/mentions`` (``since_id``,
   ``pagination_token``, ``max_results``, ``tweet.fields``, ``expansions``,
-  ``user.fields``); answers ``{"data": [...], "includes": {"users": [...]}, "meta":
+  ``user.fields``, ``media.fields``); answers ``{"data": [...], "includes": {"users":
+  [...], "media": [...]}, "meta":
   {"newest_id", "oldest_id", "result_count", "next_token"}}``
   (docs.x.com/x-api/posts/user-mention-timeline-by-user-id, docs.x.com/x-api/fundamentals/
   pagination).
@@ -38,9 +39,11 @@ RESET = http.epoch_reset("x-rate-limit-reset")
 PAGE_SIZE = 100
 TIMELINE_FIELDS = "referenced_tweets,in_reply_to_user_id,created_at"
 MENTION_FIELDS = (
-    "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,author_id,note_tweet"
+    "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,author_id,note_tweet,"
+    "attachments"
 )
-MENTION_EXPANSIONS = "author_id,referenced_tweets.id"
+MENTION_EXPANSIONS = "author_id,referenced_tweets.id,attachments.media_keys"
+MENTION_MEDIA_FIELDS = "type,url,preview_image_url,variants"
 MENTION_USER_FIELDS = "username,name,public_metrics"
 DM_EVENT_FIELDS = "id,text,event_type,sender_id,created_at"
 
@@ -119,6 +122,7 @@ def mentions(account: Account, *, since_id: str, pagination_token: str) -> dict[
         "expansions": MENTION_EXPANSIONS,
         "user.fields": MENTION_USER_FIELDS,
         "tweet.fields": MENTION_FIELDS,
+        "media.fields": MENTION_MEDIA_FIELDS,
     }
     if since_id:
         params["since_id"] = since_id

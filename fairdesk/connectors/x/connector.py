@@ -16,6 +16,10 @@ documentation they follow are in ``client.py``. Built against:
   wrapped in t.co links, so reconciliation compares texts with both undone.
 - Pagination: ``meta.next_token`` until absent; ``since_id`` for what is new
   (docs.x.com/x-api/fundamentals/pagination).
+- Media of a backfilled mention: ``attachments.media_keys`` of the tweet, expanded into
+  ``includes.media[]`` (``media_key``, ``type``, ``url`` for a photo, ``variants[]`` with
+  ``bit_rate``/``content_type``/``url`` for a video or GIF, ``preview_image_url``)
+  (developer.x.com/en/docs/x-api/data-dictionary/object-model/media).
 """
 
 import html
@@ -34,8 +38,9 @@ from fairdesk.connectors.base import (
     RateLimit,
 )
 from fairdesk.connectors.config import XConfig
-from fairdesk.connectors.payloads import PayloadError, interchange, objects
+from fairdesk.connectors.payloads import PayloadError, dicts, interchange, media_links, objects
 from fairdesk.connectors.x import client
+from fairdesk.connectors.x.adapter import best_variant
 
 MAX_TWEET_LENGTH = 280
 MAX_DM_LENGTH = 10_000
@@ -143,12 +148,30 @@ def _author(author_id: str, users: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _v2_media(tweet: dict[str, Any], media: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """Attachment links for the media a v2 tweet names in ``attachments.media_keys``: a
+    photo's ``url``, a video's or GIF's best ``video/mp4`` variant, else its preview
+    image; keys without an expanded object and malformed items are left out."""
+    attachments = tweet.get("attachments")
+    keys = attachments.get("media_keys") if isinstance(attachments, dict) else None
+    links: list[tuple[tuple[Any, ...], Any]] = []
+    for key in keys if isinstance(keys, list) else []:
+        item = media.get(key) if isinstance(key, str) else None
+        if item is None:
+            continue
+        kind = item.get("type")
+        video = best_variant(item.get("variants"), "bit_rate")
+        links.append(((video, item.get("url"), item.get("preview_image_url")), kind))
+    return media_links(links)
+
+
 def mention_record(
     tweet: dict[str, Any],
     users: dict[str, dict[str, Any]],
     *,
     brand_user_id: str,
     brand_handle: str | None,
+    media: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A v2 tweet as the same interchange record the webhook parser makes of it."""
     author = _author(_tweet_id(tweet["author_id"]), users)
@@ -165,6 +188,7 @@ def mention_record(
         "text": html.unescape(str(text)),
         "in_reply_to": replied_to(tweet),
         "brand_handle": (author["handle"] or brand_handle) if outbound else brand_handle,
+        "attachments": _v2_media(tweet, media or {}),
     }
 
 
@@ -177,9 +201,12 @@ def mention_records(
     if not isinstance(includes, dict):
         raise PayloadError("includes is not an object")
     users = {str(u.get("id")): u for u in objects(includes, "users")}
+    media = {str(m.get("media_key")): m for m in dicts(includes.get("media"))}
     try:
         raw = [
-            mention_record(t, users, brand_user_id=brand_user_id, brand_handle=brand_handle)
+            mention_record(
+                t, users, brand_user_id=brand_user_id, brand_handle=brand_handle, media=media
+            )
             for t in objects(page, "data")
             if not _is_retweet(t)
         ]

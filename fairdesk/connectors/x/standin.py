@@ -4,7 +4,10 @@ Accounts (``add_account``) are users with an OAuth 2.0 access token; a request w
 other bearer token is answered 401 like X does. Posts get increasing snowflake-like ids;
 the user tweet timeline and the mention timeline return what was posted or seeded
 (``add_mention``, ``add_tweet``), newest first, with ``since_id``, ``max_results`` and
-``pagination_token`` paging and only the requested ``tweet.fields``. Text is returned
+``pagination_token`` paging and only the requested ``tweet.fields``; a tweet's media
+(``add_tweet(media=…)``) come as ``attachments.media_keys`` and, with the
+``attachments.media_keys`` expansion, in ``includes.media`` with the requested
+``media.fields`` (``media_key`` and ``type`` always). Text is returned
 HTML-escaped (``&amp;``, ``&lt;``, ``&gt;``) as X returns it. Tests and ``fairdesk demo``
 seed customers' mentions here and read what the brand posted.
 
@@ -71,6 +74,27 @@ class User:
 
 
 @dataclass
+class Media:
+    """A photo (``url``), video or animated GIF (``variants``: ``bit_rate``,
+    ``content_type``, ``url``) as the v2 media object describes it."""
+
+    media_key: str
+    type: str = "photo"
+    url: str = ""
+    preview_image_url: str = ""
+    variants: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self, fields: set[str]) -> dict[str, Any]:
+        full: dict[str, Any] = {
+            "url": self.url,
+            "preview_image_url": self.preview_image_url,
+            "variants": self.variants,
+        }
+        chosen = {k: v for k, v in full.items() if k in fields and v}
+        return {"media_key": self.media_key, "type": self.type, **chosen}
+
+
+@dataclass
 class Tweet:
     id: str
     author_id: str
@@ -79,6 +103,7 @@ class Tweet:
     in_reply_to: str | None = None
     in_reply_to_user_id: str | None = None
     conversation_id: str = ""
+    media: list[Media] = field(default_factory=list)
 
     def as_json(self, fields: set[str]) -> dict[str, Any]:
         full: dict[str, Any] = {
@@ -93,6 +118,8 @@ class Tweet:
             full["referenced_tweets"] = [{"type": "replied_to", "id": self.in_reply_to}]
         if self.in_reply_to_user_id is not None:
             full["in_reply_to_user_id"] = self.in_reply_to_user_id
+        if self.media:
+            full["attachments"] = {"media_keys": [m.media_key for m in self.media]}
         return {k: v for k, v in full.items() if k in fields or k in ALWAYS_FIELDS}
 
 
@@ -197,16 +224,19 @@ class XStandIn(StandIn):
         in_reply_to: str | None = None,
         tweet_id: str | None = None,
         created_at: datetime | None = None,
+        media: list[Media] | None = None,
     ) -> Tweet:
         """A tweet as if posted on X; ``tweet_id`` and ``created_at`` replay a known one."""
         with self.lock:
-            return self._post(
+            tweet = self._post(
                 author_id=author_id,
                 text=text,
                 in_reply_to=in_reply_to,
                 tweet_id=tweet_id,
                 created_at=created_at,
             )
+            tweet.media = list(media or [])
+            return tweet
 
     def add_mention(
         self,
@@ -217,6 +247,7 @@ class XStandIn(StandIn):
         in_reply_to: str | None = None,
         tweet_id: str | None = None,
         created_at: datetime | None = None,
+        media: list[Media] | None = None,
     ) -> Tweet:
         """A tweet by ``author_id`` mentioning account ``of`` (``@username`` is put in
         front of ``text`` unless it is already there)."""
@@ -229,6 +260,7 @@ class XStandIn(StandIn):
             in_reply_to=in_reply_to,
             tweet_id=tweet_id,
             created_at=created_at,
+            media=media,
         )
 
     def posted_by(self, user_id: str) -> list[Tweet]:
@@ -510,8 +542,18 @@ class XStandIn(StandIn):
         return Response(200, body)
 
     def _includes(self, request: Request, tweets: list[Tweet]) -> dict[str, Any]:
-        if "author_id" not in request.arg("expansions").split(","):
-            return {}
+        expansions = request.arg("expansions").split(",")
+        includes: dict[str, Any] = {}
+        if "attachments.media_keys" in expansions:
+            fields = set(request.arg("media.fields").split(","))
+            media = [m.as_json(fields) for t in tweets for m in t.media]
+            if media:
+                includes["media"] = media
+        if "author_id" in expansions:
+            includes["users"] = self._users(request, tweets)
+        return includes
+
+    def _users(self, request: Request, tweets: list[Tweet]) -> list[dict[str, Any]]:
         metrics = "public_metrics" in request.arg("user.fields").split(",")
         users = []
         for author_id in dict.fromkeys(t.author_id for t in tweets):
@@ -522,7 +564,7 @@ class XStandIn(StandIn):
             if metrics:
                 entry["public_metrics"] = {"followers_count": user.followers}
             users.append(entry)
-        return {"users": users}
+        return users
 
 
 def _json_body(request: Request) -> Any:

@@ -77,11 +77,13 @@ def test_seeded_mentions_are_stored_once_and_a_second_poll_stores_nothing(
     [request] = api.requests_to("GET", MENTIONS)
     assert request.query == {
         "max_results": ["100"],
-        "expansions": ["author_id,referenced_tweets.id"],
+        "expansions": ["author_id,referenced_tweets.id,attachments.media_keys"],
         "user.fields": ["username,name,public_metrics"],
         "tweet.fields": [
-            "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,author_id,note_tweet"
+            "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,author_id,"
+            "note_tweet,attachments"
         ],
+        "media.fields": ["type,url,preview_image_url,variants"],
     }
     assert request.headers["authorization"] == f"Bearer {ACME_TOKEN}"
     acme.refresh_from_db()
