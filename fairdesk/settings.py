@@ -223,6 +223,12 @@ FAIRDESK_CSAT_REPLY_DAYS = env_int("FAIRDESK_CSAT_REPLY_DAYS", 7)
 if not 1 <= FAIRDESK_CSAT_REPLY_DAYS <= 90:
     raise ImproperlyConfigured("FAIRDESK_CSAT_REPLY_DAYS must be between 1 and 90")
 
+# Absolute links in e-mails the workers send to agents (pile-on alerts): the address the
+# agents open Fairdesk at, e.g. https://care.example.com. Empty: links are paths only.
+FAIRDESK_BASE_URL = os.environ.get("FAIRDESK_BASE_URL", "").strip().rstrip("/")
+if FAIRDESK_BASE_URL and not FAIRDESK_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("FAIRDESK_BASE_URL must start with https:// or http://")
+
 # Live updates (cases/live.py): how long a long-poll waits, how many wait at once per
 # process (raise it with `fairdesk serve --threads`), and the Retry-After past that cap.
 FAIRDESK_LIVE_WAIT_SECONDS = env_int("FAIRDESK_LIVE_WAIT_SECONDS", 25)

@@ -14,5 +14,6 @@ urlpatterns = [
     path("portal/", include("fairdesk.portal.urls")),
     path("", include("fairdesk.knowledge.urls")),
     path("", include("fairdesk.routing.urls")),
+    path("", include("fairdesk.workspaces.urls")),
     path("", include("fairdesk.api_urls")),
 ]

@@ -76,7 +76,8 @@ def pileon_raised(case: Case, previous: str, pileon: PileOn) -> CaseEvent:
 
 
 def pileon_alerted(case: Case, team: str, pileon: PileOn) -> CaseEvent:
-    """The owning team's alert, on each case of the pile-on (teams have no address)."""
+    """The owning team's alert, on each case of the pile-on; the one e-mail per team is a
+    ``TeamAlert`` (``inbound.team_alerts``)."""
     return _event(
         case,
         CaseEvent.Type.ESCALATED,

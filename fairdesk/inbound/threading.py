@@ -57,6 +57,7 @@ from fairdesk.inbound.identities import (
     lock_contacts,
     referenced_case,
 )
+from fairdesk.inbound.team_alerts import PileonAlert, queue_pileon_alerts
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.routing.queries import targets_table
 from fairdesk.routing.rules import Arrival, ArrivalRouter
@@ -124,6 +125,7 @@ class ThreadResult:
     events: list[CaseEvent] = field(default_factory=list)
     acks: list[tuple[Message, OutboxMessage]] = field(default_factory=list)
     mails: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    alerts: list[PileonAlert] = field(default_factory=list)  # e-mails to the owning teams
     deferred: list[int] = field(default_factory=list)
 
 
@@ -376,12 +378,15 @@ class BatchThreader:
             known = {**known, **self._open_cases_by_id(missing)}
         teams = {team.pk: team.name for team in self.teams}
         done: set[int] = set()
+        alerted_keys: set[str] = set()  # reports of the pile-ons this batch alerted
         for found in scan.pileons:
+            raised: list[Case] = []
             for key in sorted(found.keys):
                 case = self._pileon_case(key, scan, known, in_batch)
                 if case is None or id(case) in done or case.pk in alerted or not case.is_open:
                     continue
                 done.add(id(case))
+                raised.append(case)
                 previous = case.severity
                 case.severity = pileon.raised(previous)
                 if case.severity != previous:
@@ -390,6 +395,11 @@ class BatchThreader:
                 result.events.append(pileon_alerted(case, teams.get(case.team_id or 0, ""), found))
                 if case.pk is not None:
                     result.touched[case.pk] = case
+            if raised:  # one e-mail per team, not per case (``team_alerts``)
+                earlier = {scan.case_ids[k] for k in found.keys if k in scan.case_ids}
+                continued, joined = bool(earlier & alerted), bool(found.keys & alerted_keys)
+                result.alerts.append(PileonAlert(found, raised, continued, joined))
+                alerted_keys |= found.keys
 
     @staticmethod
     def _pileon_case(
@@ -586,6 +596,8 @@ class BatchThreader:
                 message.text = security_ack_text(message.case)
             create_rows(Message, [message for message, _ in result.acks])
             create_rows(OutboxMessage, [outbox for _, outbox in result.acks])
+        if result.alerts:  # after create_rows: the new cases have their ids
+            queue_pileon_alerts(self.workspace, result.alerts)
         if result.mails:
             mails = tuple(result.mails)
             transaction.on_commit(lambda: send_mass_mail(mails, fail_silently=True))

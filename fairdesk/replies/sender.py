@@ -35,6 +35,7 @@ from fairdesk.connectors.models import Channel
 from fairdesk.connectors.queries import sending_account
 from fairdesk.inbound.claims import LostClaim, claim, reclaim_expired, release_done
 from fairdesk.inbound.echoes import echoed_on
+from fairdesk.inbound.team_alerts import send_due as send_team_alerts
 from fairdesk.portal.services import redact_delivered
 from fairdesk.replies.models import OutboxMessage
 from fairdesk.replies.outbound import build_request
@@ -94,6 +95,8 @@ def send_pending(*, limit: int = 100, should_stop: Callable[[], bool] | None = N
         # Portal links and one-time codes must not outlive their delivery in our database.
         for workspace_id in workspaces:
             redact_delivered(workspace_id=workspace_id)
+    # Team alerts (a pile-on) go out with the replies: the same worker, their own rows.
+    sent += send_team_alerts(limit=limit, should_stop=should_stop)
     return sent
 
 

@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Workspace(models.Model):
@@ -29,6 +30,9 @@ class Team(models.Model):
     slug = models.SlugField()
     handles = models.JSONField(default=list, blank=True)
     is_default = models.BooleanField(default=False)
+    # Where alerts for the team go (a shared mailbox or list). Empty: to the team's agents
+    # that have an e-mail address (``alerts.recipients``).
+    alert_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,3 +126,57 @@ class ApiToken(models.Model):
     @staticmethod
     def new_secret() -> str:
         return "fd_" + secrets.token_urlsafe(32)
+
+
+class TeamAlert(models.Model):
+    """An e-mail to a team, queued in the transaction that decided it and sent once by the
+    sender worker (``fairdesk.workspaces.alerts``). ``params`` holds what the text is built
+    from (case ids, counts, times), never customer text."""
+
+    class Kind(models.TextChoices):
+        PILEON = "pileon"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"  # claimed by a worker (``inbound.claims``)
+        SENT = "sent"
+        # Handed to the mail server by a worker that died before recording the outcome:
+        # it may have gone out, so it is never sent again (shown, not retried).
+        UNCONFIRMED = "unconfirmed"
+        NO_RECIPIENT = "no_recipient"  # no team address and no member with an e-mail
+        DEAD = "dead"  # the mail server refused it MAX_ATTEMPTS times
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    params = models.JSONField(default=dict)
+    # When it happened (the pile-on's latest message): re-alerts are spaced from it.
+    at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    available_at = models.DateTimeField()
+    claim_token = models.CharField(max_length=40, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    handed_at = models.DateTimeField(null=True, blank=True)  # given to the mail server
+    recipients = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="team_alert_unique_key"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                name="team_alert_pending_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["team", "kind", "at"], name="team_alert_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.key} ({self.status})"

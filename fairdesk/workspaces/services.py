@@ -88,3 +88,10 @@ def set_availability(*, agent: Agent, available: bool) -> Agent:
     Agent.objects.filter(pk=agent.pk).update(is_available=available)
     agent.is_available = available
     return agent
+
+
+def set_team_alert_email(*, team: Team, alert_email: str) -> Team:
+    """Where the team's alerts go (validated by the caller: one address or empty)."""
+    team.alert_email = alert_email
+    team.save(update_fields=["alert_email"])
+    return team
