@@ -14,6 +14,9 @@ from django.test import Client
 from fairdesk.workspaces.models import Agent, Workspace
 from fairdesk.workspaces.services import add_employee, create_agent, create_workspace, issue_token
 
+# Helper modules that several tests share assert too: show the values when one fails.
+pytest.register_assert_rewrite("fairdesk.testing", "fairdesk.portal.tests.oauth_flow")
+
 PASSWORD = "correct-horse-battery"  # noqa: S105 - test persona password
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

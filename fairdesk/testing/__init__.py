@@ -1,0 +1,1 @@
+"""Test support shared by more than one app's tests (nothing here runs in production)."""
