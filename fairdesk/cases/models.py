@@ -218,6 +218,12 @@ class CaseEvent(models.Model):
             models.Index(fields=["case", "at"], name="caseevent_timeline_idx"),
             # Live updates: "newer than the cursor, in this workspace" (cases/live.py).
             models.Index(fields=["workspace", "id"], name="caseevent_live_idx"),
+            # The kudos log and praise figures read a period's praise events alone.
+            models.Index(
+                fields=["workspace", "at"],
+                name="caseevent_praise_idx",
+                condition=models.Q(type="praise_forwarded"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -28,8 +28,16 @@ case ids and each figure's stale days are read once per workspace, not once per 
 
 A changed case makes stale: the day it was first raised (parity, service levels, root
 causes) and the ``REPEAT_DAYS`` after it (a later case of the same contact may have become
-a repeat, or stopped being one); the days of its customer messages (crickets); the days of
-its CSAT answer (CSAT), as does any answer given since the refresh.
+a repeat, or stopped being one); the days of its customer messages (crickets, and the
+Social Promoter Score: a new message, a message moved by a merge or split, a stance, a
+resolution or reopening all show as a change of the message's case; read once for both);
+the days of its CSAT answer (CSAT), as does any answer given since the refresh. The
+promoter cells count people (contacts): a contact merge or its undo moves identities
+from one contact to the other, so the days of every customer message of both contacts
+go stale too (their ``ContactEvent`` rows since ``changed_since``, by the
+``workspace_id`` foreign-key index, then the messages by the identities' ``contact_id``
+and the messages' ``identity_id`` indexes). Customer messages on no case are spam
+(``inbound.threading``), which the score leaves out.
 """
 
 import hashlib
@@ -44,6 +52,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from fairdesk.cases.models import Case, CaseEvent, Direction, Message
+from fairdesk.contacts.models import ContactEvent
 from fairdesk.insights.models import RollupDay, RollupState
 from fairdesk.insights.queries.expressions import TargetsTable
 from fairdesk.portal.models import CsatResponse
@@ -54,6 +63,7 @@ CHUNK = 500  # changed case ids per ``IN (…)`` query
 REPEAT_DAYS = 30  # the root-cause repeat window (``queries.root_causes.REPEAT_DAYS``)
 Figure = RollupDay.Figure
 CASE_FIGURES = (Figure.PARITY, Figure.SERVICE_LEVELS, Figure.ROOT_CAUSES)
+MESSAGE_FIGURES = (Figure.CRICKETS, Figure.PROMOTERS)  # summed by the day of each message
 # The deadlines each figure measures: its days are final once every one of them passed.
 DEADLINES: dict[str, tuple[str, ...]] = {
     Figure.SERVICE_LEVELS: ("first_response", "resolution"),
@@ -182,6 +192,17 @@ def changed_case_ids(workspace: Workspace, state: RollupState) -> list[int]:
     return _memo(("changed", *_state_key(workspace, state)), read)
 
 
+def merged_contact_ids(workspace: Workspace, state: RollupState) -> list[int]:
+    """Both contacts of every contact merge, or undo, since the refresh: their identities
+    (and so their messages' authors) moved. Merges are rare, supervisor-made changes."""
+
+    def read() -> list[int]:
+        found = ContactEvent.objects.filter(workspace=workspace, at__gte=state.changed_since)
+        return sorted(set(found.values_list("contact_id", flat=True)))
+
+    return _memo(("merged", *_state_key(workspace, state)), read)
+
+
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
     for at in range(0, len(ids), CHUNK):
         yield ids[at : at + CHUNK]
@@ -215,9 +236,16 @@ def _stale_days(workspace: Workspace, figure: str, state: RollupState) -> set[da
         if figure == Figure.ROOT_CAUSES:
             days = {d + n * DAY for d in days for n in range(REPEAT_DAYS + 1)}
         return days
-    if figure == Figure.CRICKETS:
+    if figure in MESSAGE_FIGURES:
         messages = Message.objects.filter(workspace=workspace, direction=Direction.INBOUND)
-        return _days_of_cases(messages, "case_id", ids, "sent_at")
+        days = _memo(
+            ("message days", *_state_key(workspace, state)),
+            lambda: _days_of_cases(messages, "case_id", ids, "sent_at"),
+        )
+        if figure == Figure.PROMOTERS:
+            merged = merged_contact_ids(workspace, state)
+            days = days | _days_of_cases(messages, "identity__contact_id", merged, "sent_at")
+        return days
     answers = CsatResponse.objects.filter(workspace=workspace)
     days = _days_of_cases(answers, "case_id", ids, "created_at")
     return days | _days(answers.filter(created_at__gte=state.changed_since), "created_at")

@@ -99,6 +99,7 @@ class RollupDay(models.Model):
         CRICKETS = "crickets"
         CSAT = "csat"
         ROOT_CAUSES = "root_causes"
+        PROMOTERS = "promoters"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     figure = models.CharField(max_length=20, choices=Figure.choices)
@@ -225,3 +226,24 @@ class RootCauseCell(Cell):
 
     class Meta(Cell.Meta):
         indexes = [models.Index(fields=["workspace", "day"], name="root_cause_cell_idx")]
+
+
+class PromoterCell(Cell):
+    """One person's (contact's) public, non-spam messages written on the day, for the
+    Social Promoter Score (``queries.promoters``): whether they promoted or detracted, when
+    they last promoted that day, and the earliest resolution of a case they detracted on
+    that day (resolved at or after the detraction; NULL when none was). A contact merge
+    (or its undo) makes the days of both contacts' messages stale (``coverage``).
+
+    ``person`` is the contact's id but not a foreign key: a contact merge moves every row
+    that points at the contact (``contacts.merge.move_rows``) and its undo needs those
+    rows unchanged, which a refresh rebuilding the cells would not leave them."""
+
+    person = models.BigIntegerField(help_text="The contact's id.")
+    promoted = models.BooleanField()
+    detracted = models.BooleanField()
+    last_promoted_at = models.DateTimeField(null=True)
+    first_done_at = models.DateTimeField(null=True)
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="promoter_cell_idx")]

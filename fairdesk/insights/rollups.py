@@ -36,12 +36,20 @@ from fairdesk.insights.models import (
     CricketCell,
     CsatCell,
     ParityCell,
+    PromoterCell,
     RollupDay,
     RollupState,
     RootCauseCell,
     ServiceLevelCell,
 )
-from fairdesk.insights.queries import crickets, csat, parity, root_causes, service_levels
+from fairdesk.insights.queries import (
+    crickets,
+    csat,
+    parity,
+    promoters,
+    root_causes,
+    service_levels,
+)
 from fairdesk.insights.queries.expressions import TargetsTable
 from fairdesk.portal.models import CsatResponse
 from fairdesk.routing.queries import targets_table
@@ -127,6 +135,21 @@ def _root_cause_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) 
     ]
 
 
+def _promoter_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        PromoterCell(
+            workspace=ws,
+            day=row["day"],
+            person=row["identity__contact_id"],
+            promoted=bool(row["promoted"]),
+            detracted=bool(row["detracted"]),
+            last_promoted_at=row["last_promoted_at"],
+            first_done_at=row["first_done_at"],
+        )
+        for row in promoters.day_rows(ws, within)
+    ]
+
+
 def _first_case(ws: Workspace) -> datetime | None:
     cases = Case.objects.filter(workspace=ws).exclude(status=CaseStatus.MERGED)
     first: datetime | None = cases.aggregate(at=Min("first_inbound_at"))["at"]
@@ -167,6 +190,7 @@ SPECS = (
     _Spec(Figure.CRICKETS, CricketCell, "sent_at", _first_message, _cricket_cells),
     _Spec(Figure.CSAT, CsatCell, "created_at", _first_answer, _csat_cells),
     _Spec(Figure.ROOT_CAUSES, RootCauseCell, "first_inbound_at", _first_case, _root_cause_cells),
+    _Spec(Figure.PROMOTERS, PromoterCell, "sent_at", _first_message, _promoter_cells),
 )
 
 
@@ -240,7 +264,7 @@ def _sum_days(
 
 def _forget(workspace: Workspace, state: RollupState | None, targets: TargetsTable) -> int:
     forgotten = 0
-    with coverage.one_read():  # the changed cases are read once for the five figures
+    with coverage.one_read():  # the changed cases are read once for every figure
         for spec in SPECS:
             days = RollupDay.objects.filter(workspace=workspace, figure=spec.figure)
             key = coverage.targets_key(spec.figure, targets)

@@ -10,9 +10,9 @@ An employee's team is their manager's team (the staff directory has managers, no
 teams): the by-team table groups kudos by the manager recorded on the event, and praise
 of someone without a manager is its own "no manager" row.
 
-Indexes: the events of the period are read by workspace and time (``caseevent.workspace_id``
-foreign-key index, then ``at``); the praised message and the reply check go through
-``message_timeline_idx`` (case_id, sent_at).
+Indexes: the events of the period are read through ``caseevent_praise_idx`` (workspace_id,
+at) partial on the praise type, so other events are never read; the praised message and
+the reply check go through ``message_timeline_idx`` (case_id, sent_at).
 """
 
 from collections.abc import Iterator

@@ -17,38 +17,59 @@ to us in public in the period, spam excluded:
   a case they detracted on to their next public promotion; the median over the converted
   people, in hours (``None`` when nobody converted).
 
-The score is one query over the period's public messages grouped by person, driven by
-``message_period_idx`` (workspace_id, sent_at), and one more for the times to conversion
-(a row per converted detraction). SPS is not rolled up: it counts distinct people over the
-whole period, which does not add up day by day. The conversion check and the drill-down's
-per-person checks go through the message's identity (the ``identity_id`` foreign-key
-index) and the identity's contact. The drill-down lists the messages behind each count.
+Whole UTC days that ``fairdesk insights rollup`` summed are read from ``PromoterCell``
+(index ``promoter_cell_idx`` (workspace_id, day)): one cell per (day, contact) with
+whether they promoted, whether they detracted, their last promotion (``last_promoted_at``)
+and the earliest resolution of a case they detracted on, resolved at or after the
+detraction (``first_done_at``). The rest of the period (partial days, today, days changed
+since the refresh — including every day of both contacts' messages after a contact merge
+or its undo: ``coverage.split``) is read from the raw messages through
+``message_period_idx`` (workspace_id, sent_at). The score is one query: the cells and the
+live messages as one ``UNION ALL``, grouped by contact, then counted — exact, since a
+distinct count over people is a group-by over both halves, never a sum of per-day counts.
+
+"Converted" needs no scan of the period's messages either: a person converted exactly
+when their last public promotion of the period came after the earliest resolution of a
+case they detracted on in the period (the promotion that follows any detraction's
+resolution also follows the earliest one, and the last promotion is at least as late),
+so it is ``MAX(last_promoted_at) > MIN(first_done_at)`` over the person's cells and live
+rows. The same query returns the converted people's contact ids; only their own
+messages are then read (``identity__contact IN (…)``, ``CHUNK`` contacts a query, through
+the identities' ``contact_id`` and the messages' ``identity_id`` indexes) for the times
+to conversion, which need every resolution and the first promotion after each.
+
+The drill-down's per-person checks go through the message's identity (the
+``identity_id`` foreign-key index) and the identity's contact. The drill-down lists the
+messages behind each count.
 """
 
+import bisect
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import connections
 from django.db.models import Case as SqlCase
 from django.db.models import (
-    Count,
+    DateTimeField,
     Exists,
     F,
     Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Left
+from django.db.models.functions import Left, TruncDate
 
 from fairdesk.cases.models import Case, Direction, Message, Visibility
+from fairdesk.insights import coverage
+from fairdesk.insights.models import PromoterCell, RollupDay
 from fairdesk.insights.queries.expressions import resolved_at
 from fairdesk.workspaces.models import Workspace
 
@@ -57,6 +78,7 @@ DETRACTS = "detracts"
 KINDS = ("authors", "promoters", "detractors", "converted")
 EXCERPT = 280
 COUNT_CAP = 1000  # the drill-down counts its messages exactly up to this many
+CHUNK = 500  # converted people per query of the times to conversion
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +113,7 @@ class _Period:
         self.workspace, self.start, self.end = workspace, start, end
 
     def messages(self) -> QuerySet[Message]:
-        return Message.objects.filter(
-            workspace=self.workspace,
-            direction=Direction.INBOUND,
-            visibility=Visibility.PUBLIC,
-            is_spam=False,
-            identity__isnull=False,
-            sent_at__gte=self.start,
-            sent_at__lt=self.end,
-        )
+        return _public(self.workspace).filter(sent_at__gte=self.start, sent_at__lt=self.end)
 
     def by(self, contact: str) -> QuerySet[Message]:
         """This period's public messages of the contact ``OuterRef(contact)``."""
@@ -121,15 +135,18 @@ class _Period:
             sent_at__lt=self.end,
         )
 
-    def detractions_resolved_then_promoted(self) -> QuerySet[Message]:
-        """Detracting messages whose case was resolved, followed by a public promotion."""
+    def detractions_resolved(self) -> QuerySet[Message]:
+        """Detracting messages whose case was resolved (or closed) at or after them."""
         return (
             self.messages()
             .filter(stance=DETRACTS)
             .annotate(done_at=resolved_at("case__"))
             .filter(done_at__gte=F("sent_at"))
-            .filter(Exists(self.promoted_after_resolution()))
         )
+
+    def detractions_resolved_then_promoted(self) -> QuerySet[Message]:
+        """Detracting messages whose case was resolved, followed by a public promotion."""
+        return self.detractions_resolved().filter(Exists(self.promoted_after_resolution()))
 
     def converted(self, contact: str) -> Exists:
         """The contact ``OuterRef(contact)`` detracted, then promoted after the resolution."""
@@ -142,46 +159,167 @@ def _flag(condition: Q) -> SqlCase:
     return SqlCase(When(condition, then=Value(1)), default=Value(0))
 
 
-def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) -> PromoterScore:
-    """One query: per person (grouped public messages of the period), then summed."""
-    period = _Period(workspace, start, end)
-    converting = period.detractions_resolved_then_promoted().filter(pk=OuterRef("pk"))
-    people = (
-        period.messages()
-        .values("identity__contact")
+def _public(workspace: Workspace) -> QuerySet[Message]:
+    """The workspace's public, non-spam customer messages with a known author."""
+    return Message.objects.filter(
+        workspace=workspace,
+        direction=Direction.INBOUND,
+        visibility=Visibility.PUBLIC,
+        is_spam=False,
+        # Through the identity's contact (never NULL): an INNER JOIN, and no bitmap of
+        # every message with an author from the ``identity_id`` index.
+        identity__contact__isnull=False,
+    )
+
+
+def _done_after_detraction() -> SqlCase:
+    """For a detraction (annotated ``done_at``): its case's resolution, if at or after it."""
+    return SqlCase(
+        When(Q(stance=DETRACTS, done_at__gte=F("sent_at")), then=F("done_at")),
+        default=None,
+        output_field=DateTimeField(),
+    )
+
+
+def _promoted_at() -> SqlCase:
+    return SqlCase(
+        When(Q(stance=PROMOTES), then=F("sent_at")), default=None, output_field=DateTimeField()
+    )
+
+
+def day_rows(workspace: Workspace, within: Q, **_: Any) -> Any:
+    """The public messages written ``within``, per (day, contact): the cells' values."""
+    return (
+        _public(workspace)
+        .filter(within)
+        .annotate(done_at=resolved_at("case__"), day=TruncDate("sent_at", tzinfo=UTC))
+        .values("day", "identity__contact_id")
         .annotate(
             promoted=Max(_flag(Q(stance=PROMOTES))),
             detracted=Max(_flag(Q(stance=DETRACTS))),
-            converted=Max(_flag(Q(Exists(converting)))),
+            last_promoted_at=Max(_promoted_at()),
+            first_done_at=Min(_done_after_detraction()),
         )
         .order_by()
     )
-    totals = people.aggregate(
-        authors=Count("identity__contact"),
-        promoters=Sum(_flag(Q(promoted=1, detracted=0))),
-        detractors=Sum("detracted"),
-        converted_people=Sum("converted"),
+
+
+_COLUMNS = ("person", "promoted", "detracted", "promoted_at", "done_at")
+
+
+def _live_part(workspace: Workspace, live: Q) -> QuerySet[Message]:
+    return (
+        _public(workspace)
+        .filter(live)
+        .annotate(done_at=resolved_at("case__"))
+        .annotate(
+            s_person=F("identity__contact_id"),
+            s_promoted=_flag(Q(stance=PROMOTES)),
+            s_detracted=_flag(Q(stance=DETRACTS)),
+            s_promoted_at=_promoted_at(),
+            s_done_at=_done_after_detraction(),
+        )
+        .values(*(f"s_{c}" for c in _COLUMNS))
+        .order_by()
     )
-    authors = totals["authors"]
-    promoters, detractors = totals["promoters"] or 0, totals["detractors"] or 0
+
+
+def _cells_part(workspace: Workspace, cells: Q) -> QuerySet[PromoterCell]:
+    return (
+        PromoterCell.objects.filter(workspace=workspace)
+        .filter(cells)
+        .annotate(
+            s_person=F("person"),
+            s_promoted=_flag(Q(promoted=True)),
+            s_detracted=_flag(Q(detracted=True)),
+            s_promoted_at=F("last_promoted_at"),
+            s_done_at=F("first_done_at"),
+        )
+        .values(*(f"s_{c}" for c in _COLUMNS))
+        .order_by()
+    )
+
+
+# Per person (contact) over both halves, then one row of totals (kind 0) followed by the
+# converted people's contact ids (kind 1). PostgreSQL materialises ``people`` once.
+_SCORE_SQL = """
+WITH people AS (
+    SELECT s_person AS person, MAX(s_promoted) AS promoted, MAX(s_detracted) AS detracted,
+           MAX(s_promoted_at) AS promoted_at, MIN(s_done_at) AS done_at
+    FROM ({rows}) AS author_rows
+    GROUP BY s_person
+)
+SELECT 0, COUNT(*), SUM(CASE WHEN promoted = 1 AND detracted = 0 THEN 1 ELSE 0 END),
+       SUM(detracted), NULL
+FROM people
+UNION ALL
+SELECT 1, 0, 0, 0, person FROM people WHERE promoted_at > done_at
+"""
+
+
+def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) -> PromoterScore:
+    """The split, one query over the cells and the live rows, then the converted people's
+    times to conversion (see the module docstring)."""
+    split = coverage.split(workspace, RollupDay.Figure.PROMOTERS, start, end)
+    parts: list[QuerySet[Any]] = []
+    cells = split.cells()
+    if cells is not None:
+        parts.append(_cells_part(workspace, cells))
+    live = split.live_rows("sent_at")
+    if live is not None:
+        parts.append(_live_part(workspace, live))
+    if not parts:  # an empty period
+        return PromoterScore(0, 0, 0, 0, None)
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    authors = promoters = detractors = 0
+    converted: list[int] = []
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(_SCORE_SQL.format(rows=sql), params)
+        for kind, *counts, person in cursor.fetchall():
+            if kind == 0:
+                authors, promoters, detractors = (int(n or 0) for n in counts)
+            else:
+                converted.append(person)
     sps = round(100 * (promoters - detractors) / authors, 1) if authors else None
-    converted = totals["converted_people"] or 0
-    return PromoterScore(authors, promoters, detractors, converted, sps, _conversion_hours(period))
+    hours = _conversion_hours(_Period(workspace, start, end), converted)
+    return PromoterScore(authors, promoters, detractors, len(converted), sps, hours)
 
 
-def _conversion_hours(period: _Period) -> float | None:
-    """The median over converted people of their shortest resolution-to-promotion time."""
-    first_promotion = period.promoted_after_resolution().order_by("sent_at").values("sent_at")
-    rows = (
-        period.detractions_resolved_then_promoted()
-        .annotate(promoted_at=Subquery(first_promotion[:1]))
-        .values_list("identity__contact", "done_at", "promoted_at")
-    )
-    shortest: dict[int, float] = {}
-    for contact, done_at, promoted_at in rows:
-        hours = (promoted_at - done_at).total_seconds() / 3600
-        shortest[contact] = min(hours, shortest.get(contact, hours))
-    return round(statistics.median(shortest.values()), 1) if shortest else None
+def _conversion_hours(period: _Period, converted: list[int]) -> float | None:
+    """The median over converted people of their shortest resolution-to-promotion time.
+
+    One pass over the converted people's own promotions and detractions of the period
+    (a promotion after a resolution in the period is itself in the period), then per
+    person: for each resolution (of a case detracted on, at or after the detraction) the
+    first promotion after it, before the end of the period."""
+    dones: dict[int, list[datetime]] = {}
+    promotions: dict[int, list[datetime]] = {}
+    for at in range(0, len(converted), CHUNK):
+        rows = (
+            period.messages()
+            .filter(identity__contact__in=converted[at : at + CHUNK])
+            .filter(stance__in=[PROMOTES, DETRACTS])
+            .annotate(done_at=resolved_at("case__"))
+            .values_list("identity__contact", "stance", "sent_at", "done_at")
+            .order_by()
+        )
+        for contact, stance, sent_at, done_at in rows:
+            if stance == PROMOTES:
+                promotions.setdefault(contact, []).append(sent_at)
+            elif done_at is not None and done_at >= sent_at:
+                dones.setdefault(contact, []).append(done_at)
+    shortest: list[float] = []
+    for contact, times in promotions.items():
+        times.sort()
+        waits = [
+            times[n] - done
+            for done in dones.get(contact, ())
+            if (n := bisect.bisect_right(times, done)) < len(times)
+        ]
+        if waits:
+            shortest.append(min(waits).total_seconds() / 3600)
+    return round(statistics.median(shortest), 1) if shortest else None
 
 
 def _messages_of(period: _Period, kind: str) -> QuerySet[Message]:

@@ -17,7 +17,14 @@ from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction
 from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.insights import coverage
 from fairdesk.insights.models import ParityCell, RollupDay, RollupState
-from fairdesk.insights.queries import crickets, csat, parity, root_causes, service_levels
+from fairdesk.insights.queries import (
+    crickets,
+    csat,
+    parity,
+    promoters,
+    root_causes,
+    service_levels,
+)
 from fairdesk.insights.rollups import forget_all, refresh
 from fairdesk.insights.tests.rows import case, identity, message
 from fairdesk.portal.models import CsatResponse
@@ -40,6 +47,7 @@ def figures(workspace: Workspace, start: datetime, end: datetime) -> Figures:
         csat.csat(workspace, start, end),
         root_causes.driver_counts(workspace, start, end),
         root_causes.cause_counts(workspace, start, end),
+        promoters.social_promoter_score(workspace, start, end),
     )
 
 
@@ -343,7 +351,7 @@ def test_one_read_reads_the_changes_once_for_every_figure_and_stays_exact(
     sql = [q["sql"] for q in read.captured_queries]
     # The rollup state and the changed cases (one UNION of the two indexed halves) once
     # for the five figures and two periods, where each figure used to read them.
-    assert sum("UNION" in s.upper() for s in sql) == 1
+    assert sum("UNION" in s.upper() and '"cases_caseevent"' in s for s in sql) == 1
     assert sum('"insights_rollupstate"' in s for s in sql) == 1
     # Outside, nothing is remembered: a change made after is seen at once.
     resolve(workspace, rng)
