@@ -3,6 +3,12 @@
 ``model.json`` holds the task, the labels (in weight-row order), the vectoriser parameters,
 training information, the validation score and where the training data came from with its
 licence note; ``weights.npz`` holds the float32 weights as CSR arrays plus the intercept.
+
+Format 2 (written now) names the n-gram hash in the vectoriser parameters (``"hash":
+"poly64"``, see ``hashed.py``). Format 1 bundles, trained before, hash with scikit-learn's
+MurmurHash3 and still load and predict as before (``"hash": "murmur3"`` is filled in);
+code that knows only format 1 refuses a format 2 bundle instead of scoring it with the
+wrong columns. ``fairdesk triage train`` writes format 2.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ from fairdesk.triage.hashed import HashedLinearModel
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "fairdesk-triage-hashed/1"
+FORMAT = "fairdesk-triage-hashed/2"
+FORMAT_V1 = "fairdesk-triage-hashed/1"  # MurmurHash3 columns; loads with "hash": "murmur3"
+FORMATS = (FORMAT, FORMAT_V1)
+HASH_OF_FORMAT = {FORMAT: "poly64", FORMAT_V1: "murmur3"}
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 
@@ -63,8 +72,10 @@ def save(
     return path
 
 
-def read_meta(path: Path | str, fmt: str = FORMAT) -> dict[str, Any]:
-    """``model.json`` of a bundle of format ``fmt`` (the deep tier passes its own)."""
+def read_meta(path: Path | str, fmt: str | tuple[str, ...] = FORMATS) -> dict[str, Any]:
+    """``model.json`` of a bundle of format ``fmt``, or one of them (the deep tier passes
+    its own)."""
+    formats = (fmt,) if isinstance(fmt, str) else fmt
     path = Path(path)
     try:
         meta = json.loads((path / MODEL_FILE).read_text(encoding="utf-8"))
@@ -72,8 +83,12 @@ def read_meta(path: Path | str, fmt: str = FORMAT) -> dict[str, Any]:
         raise BundleError(f"{path}: no {MODEL_FILE}; train a bundle first") from None
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path / MODEL_FILE}: not JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise BundleError(f"{path / MODEL_FILE}: not a {fmt} bundle")
+    if not isinstance(meta, dict) or meta.get("format") not in formats:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise BundleError(
+            f"{path / MODEL_FILE}: not a {' or '.join(formats)} bundle (format {found!r}); "
+            "retrain it with `fairdesk triage train`"
+        )
     return meta
 
 
@@ -89,16 +104,23 @@ def load(path: Path | str) -> tuple[HashedLinearModel, dict[str, Any]]:
     except FileNotFoundError:
         raise BundleError(f"{path}: no {WEIGHTS_FILE}") from None
     labels = [str(label) for label in meta["labels"]]
+    vectorizer = dict(meta["vectorizer"])
+    hashing = vectorizer.setdefault("hash", HASH_OF_FORMAT[meta["format"]])
+    if meta["format"] == FORMAT_V1 and hashing != "murmur3":
+        raise BundleError(f"{path}: a {FORMAT_V1} bundle hashes with murmur3, not {hashing!r}")
     expected_rows = 1 if len(labels) == 2 else len(labels)
     if coef.shape[0] != expected_rows or intercept.shape != (expected_rows,):
         raise BundleError(f"{path}: weights do not match the {len(labels)} labels")
-    model = HashedLinearModel(
-        labels=labels,
-        coef=coef,
-        intercept=intercept,
-        vectorizer=dict(meta["vectorizer"]),
-        info=dict(meta.get("training") or {}),
-    )
+    try:
+        model = HashedLinearModel(
+            labels=labels,
+            coef=coef,
+            intercept=intercept,
+            vectorizer=vectorizer,
+            info=dict(meta.get("training") or {}),
+        )
+    except ValueError as exc:  # an unknown hash, say: refuse rather than guess
+        raise BundleError(f"{path}: {exc}; retrain it with `fairdesk triage train`") from None
     if coef.shape[1] != model.features.n_features:
         raise BundleError(f"{path}: weights have {coef.shape[1]} columns, vectoriser differs")
     return model, meta

@@ -89,6 +89,54 @@ def _prefixes(items: Sequence[Any], acc: str = "") -> set[str] | None:
     return {acc} if acc else None
 
 
+_CLASSES = {sre.CATEGORY_DIGIT: r"\d", sre.CATEGORY_WORD: r"\w", sre.CATEGORY_SPACE: r"\s"}
+
+
+def _first_chars(items: Sequence[Any]) -> str | None:
+    """The body of a character class holding every character a match of ``items`` can
+    start with; None when unknown (or when it can match the empty string)."""
+    for index, (op, arg) in enumerate(items):
+        rest = items[index + 1 :]
+        if op is sre.LITERAL:
+            return re.escape(chr(arg))
+        if op is sre.IN:
+            return _class_body(arg)
+        if op is sre.SUBPATTERN:
+            return _first_chars([*arg[-1], *rest])
+        if op is sre.BRANCH:
+            return _join_classes(_first_chars([*branch, *rest]) for branch in arg[1])
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[0] == 0:
+            return _join_classes([_first_chars([*arg[2], *rest]), _first_chars(rest)])
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            return _first_chars(list(arg[2]))
+        if op not in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):  # zero-width: look past them
+            return None
+    return None
+
+
+def _class_body(items: Sequence[Any]) -> str | None:
+    parts = []
+    for op, arg in items:
+        if op is sre.LITERAL:
+            parts.append(re.escape(chr(arg)))
+        elif op is sre.RANGE:
+            parts.append(f"{re.escape(chr(arg[0]))}-{re.escape(chr(arg[1]))}")
+        elif op is sre.CATEGORY and arg in _CLASSES:
+            parts.append(_CLASSES[arg])
+        else:  # a negated class, say
+            return None
+    return "".join(parts)
+
+
+def _join_classes(parts: Iterable[str | None]) -> str | None:
+    joined = ""
+    for part in parts:
+        if part is None:
+            return None
+        joined += part
+    return joined
+
+
 def _union(parts: Iterable[set[str] | None]) -> set[str] | None:
     keys: set[str] = set()
     for part in parts:
@@ -175,7 +223,21 @@ class _BatchIndex:
         parts = [rf"(?<!\w){_trie(word)}"] if word else []
         parts += [_trie(other)] if other else []
         self._keys = re.compile(f"(?=({'|'.join(parts)}))") if parts else None
-        self._unkeyed = tuple((label, c) for label, c in unkeyed if free[c])
+        # Fragments without a literal key: where their first character is known, one scan
+        # for those characters at word boundaries finds every place they could start (a
+        # pattern led by a character class lets ``re`` skip ahead in C); the rest are
+        # searched whole.
+        firsts = {c: _first_chars(list(sre_parse.parse(_unbounded(c)))) for _, c in unkeyed}
+        started = [(label, c) for label, c in unkeyed if free[c] and firsts[c]]
+        self._started = tuple(started)
+        self._starts = (
+            re.compile(f"[{''.join(sorted({firsts[c] or '' for _, c in started}))}](?<=(?<!\\w).)")
+            if started
+            else None
+        )
+        self._unkeyed = tuple(
+            (label, c) for label, c in unkeyed if free[c] and (label, c) not in started
+        )
         self._per_text = tuple((label, c) for label, c in pairs if not free[c])
 
     def find_all(
@@ -194,6 +256,13 @@ class _BatchIndex:
                     if label not in found[row]:
                         match = compiled.match(joined, hit.start())
                         _record(label, match, row, ends, found, redo)
+        if self._starts is not None:
+            for hit in self._starts.finditer(joined):
+                start = hit.start()
+                row = bisect_right(ends, start)
+                for label, compiled in self._started:
+                    if label not in found[row]:
+                        _record(label, compiled.match(joined, start), row, ends, found, redo)
         for label, compiled in self._unkeyed:
             for match in compiled.finditer(joined):
                 _record(label, match, bisect_right(ends, match.start()), ends, found, redo)

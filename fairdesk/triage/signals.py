@@ -107,8 +107,11 @@ SIGNAL_PATTERNS: dict[str, re.Pattern[str]] = {
 
 LEXICON_ENTRIES = {f"signal:{name}": [rx] for name, rx in SIGNAL_PATTERNS.items()}
 _LABELS = tuple((f"signal:{name}", name) for name in sorted(SIGNAL_PATTERNS))
+_LABEL_SET = frozenset(label for label, _ in _LABELS)
 
 
 def signals_in(found: Set[str]) -> tuple[str, ...]:
     """Sorted signal names among the lexicon labels ``found`` in a text."""
+    if _LABEL_SET.isdisjoint(found):  # most texts: no signal at all
+        return ()
     return tuple(name for label, name in _LABELS if label in found)

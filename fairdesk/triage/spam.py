@@ -102,10 +102,13 @@ LEXICON_ENTRIES = {f"spam:{reason}": [rx] for reason, rx in _STRONG_RULES}
 LEXICON_ENTRIES["spam:link_promo"] = [_LINK_PROMO_RE]
 
 
+_STRONG_LABELS = tuple((f"spam:{reason}", reason) for reason, _ in _STRONG_RULES)
+
+
 def spam_reason(found: Set[str], *, url_count: int, reports_problem: bool) -> str:
     """The spam reason, or ``""`` when the text is not spam."""
-    for reason, _ in _STRONG_RULES:
-        if f"spam:{reason}" in found and not (reports_problem and reason in _WEAK):
+    for label, reason in _STRONG_LABELS:
+        if label in found and not (reports_problem and reason in _WEAK):
             return reason
     if url_count and not reports_problem and "spam:link_promo" in found:
         return "promotional link"

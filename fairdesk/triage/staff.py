@@ -49,10 +49,15 @@ class StaffMatcher:
                 first[tokens[0]].add(member.key)
         self._first = {name: next(iter(keys)) for name, keys in first.items() if len(keys) == 1}
         self._long_first = [n for n in self._first if len(n) >= _MIN_FUZZY_FIRST_NAME]
+        # One edit changes the length by at most one: other words need no fuzzy search.
+        self._fuzzy_lengths = {len(n) + d for n in self._long_first for d in (-1, 0, 1)}
         self._by_last: dict[tuple[int, str], list[tuple[str, ...]]] = defaultdict(list)
         for tokens in self._full:
             self._by_last[(len(tokens), tokens[-1])].append(tokens)
         self._max_len = max((len(t) for t in self._full), default=1)
+        # A full name matches (exactly, or with one typo) only a window ending in its own
+        # last name token (see _match_full): other windows are skipped unseen.
+        self._lasts = {tokens[-1] for tokens in self._full}
 
     def match(self, clean_text: str) -> tuple[str, ...]:
         """Keys of staff members named in ``clean_text`` (casing preserved), sorted."""
@@ -63,8 +68,11 @@ class StaffMatcher:
         folded = [w.lower() for w in words] if clean_text.isascii() else [fold(w) for w in words]
         found: set[str] = set()
         used: set[int] = set()
+        lasts = self._lasts
         for size in range(self._max_len, 1, -1):
             for i in range(len(folded) - size + 1):
+                if folded[i + size - 1] not in lasts:
+                    continue
                 keys = self._match_full(tuple(folded[i : i + size]))
                 if keys:
                     found.update(keys)
@@ -87,7 +95,11 @@ class StaffMatcher:
 
     def _match_first(self, word: str, folded: str) -> str | None:
         key = self._first.get(folded)
-        if key is None and len(folded) >= _MIN_FUZZY_FIRST_NAME:
+        if (
+            key is None
+            and len(folded) >= _MIN_FUZZY_FIRST_NAME
+            and len(folded) in self._fuzzy_lengths
+        ):
             key = self._fuzzy_first(folded)
         if key is None:
             return None

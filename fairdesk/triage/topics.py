@@ -70,12 +70,13 @@ _LABELS = tuple(
     (topic, tuple(f"topic:{topic}:{i}" for i in range(len(cues))))
     for topic, cues in TOPIC_CUES.items()
 )
+_LABEL_SET = frozenset(label for _, labels in _LABELS for label in labels)
 
 
 def topic_of(found: Set[str]) -> str:
     """The topic with the most distinct cue groups ``found``, else ``"other"``."""
     best, best_hits = "other", 0
-    if not any(label.startswith("topic:") for label in found):
+    if _LABEL_SET.isdisjoint(found):
         return best
     for topic, labels in _LABELS:
         hits = sum(1 for label in labels if label in found)

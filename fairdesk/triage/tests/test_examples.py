@@ -257,3 +257,20 @@ def test_warm_public_praise_promotes_but_a_plain_thanks_does_not() -> None:
         ["Huge thanks to Maria on flight AC 342, she was so kind to my kids", "ok thanks, sorted"]
     )
     assert (warm.stance, plain.stance) == ("promotes", "neutral")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Thanks Christopher, brilliant help", ("20",)),
+        ("Thanks Christoper, brilliant help", ("20",)),  # one typo in a long first name
+        ("Thanks Christophers, brilliant help", ("20",)),  # one letter more
+        ("Thanks Christ, brilliant help", ()),  # five letters short: no fuzzy match
+        ("Great job Chris Okafor and Dana Kim", ("20", "8")),
+        ("Great job Chris Okafro", ()),  # the last name must be exact
+        ("Great job Chriss Okafor", ("20",)),  # one typo elsewhere in the full name
+    ],
+)
+def test_fuzzy_names_only_where_one_edit_can_reach(text: str, expected: tuple[str, ...]) -> None:
+    staff = [*STAFF, StaffMember("20", "Christopher Okafor", ("Chris Okafor",))]
+    assert FastTriage(staff).classify([text])[0].praised_staff == expected

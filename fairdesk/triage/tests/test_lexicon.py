@@ -93,3 +93,39 @@ def test_batch_equals_text_by_text_on_random_text(texts: list[str]) -> None:
     folded = [normalise(text).folded for text in texts]
     assert LEXICON.find_all(folded) == [LEXICON.find(text) for text in folded]
     assert LEXICON.find_all(texts) == [LEXICON.find(text) for text in texts]
+
+
+@pytest.mark.parametrize(
+    ("fragment", "first"),
+    [
+        (r"(?:[$£€]\s?[\d,]+ ?|\d+ ?(?:pounds|dollars) )(?:reward|prize)", r"\$£€\d"),
+        (r"\d+% off", r"\d"),
+        (r"(?:x)?\d+p", r"x\d"),
+        (r"[a-c_]z|q", "a-c_q"),
+        (r"[^a]x", None),  # a negated class: searched whole
+        (r"\W+x", None),
+        (r"a?", None),  # can match nothing
+    ],
+)
+def test_first_characters_of_unkeyed_fragments(fragment: str, first: str | None) -> None:
+    from fairdesk.triage import lexicon
+
+    assert lexicon._first_chars(list(lexicon.sre_parse.parse(fragment))) == first
+
+
+def test_unkeyed_fragments_found_from_their_first_characters() -> None:
+    assert {label for label, _ in LEXICON._batch._started} == {
+        "spam:prize scam",
+        "spam:premium-rate marketing",
+        "spam:link_promo",
+    }
+    lexicon = Lexicon(
+        {
+            "pct": [phrases([r"\d+% off"])],
+            "neg": [phrases([r"[^a ]x\d"])],  # no first characters known: a full search
+        }
+    )
+    assert [label for label, _ in lexicon._batch._unkeyed] == ["neg"]
+    texts = ["50% off", "a50% off", "zx1 and 5% off", "bx", "x5% off\n7% off", "", "9%", " off"]
+    assert lexicon.find_all(texts) == [lexicon.find(t) for t in texts]
+    assert lexicon.find_all(texts)[:3] == [{"pct"}, set(), {"neg", "pct"}]

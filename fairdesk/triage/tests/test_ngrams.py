@@ -1,4 +1,4 @@
-"""The numpy featuriser must build exactly scikit-learn's HashingVectorizer matrix."""
+"""The murmur3 featuriser (bundle format 1) must build exactly scikit-learn's matrix."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def sample_texts() -> list[str]:
 
 
 def assert_same(texts: list[Any], **params: object) -> None:
-    features = HashedFeatures({**params})
+    features = HashedFeatures({**params, "hash": "murmur3"})
     got, want = features.counts(texts), features.reference_counts(texts)
     assert got.shape == want.shape
     np.testing.assert_array_equal(got.indptr, want.indptr)
@@ -101,7 +101,7 @@ def test_any_text(texts: list[str]) -> None:
 
 
 def test_normalised_features_equal_the_reference() -> None:
-    features = HashedFeatures()
+    features = HashedFeatures({"hash": "murmur3"})
     texts = sample_texts()[:100] + ODD
     got, want = features.transform(texts), features.reference(texts)
     np.testing.assert_array_equal(got.indices, want.indices)
