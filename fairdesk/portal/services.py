@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -42,7 +43,6 @@ from fairdesk.connectors.webform.ratelimit import Limit, spend
 from fairdesk.contacts.models import ContactIdentity
 from fairdesk.inbound.events import rerouted, severity_changed
 from fairdesk.inbound.identities import lock_contacts
-from fairdesk.inbound.triage_cache import triage_for_workspace
 from fairdesk.portal import credentials, events, uploads
 from fairdesk.portal.models import CsatResponse, PortalChallenge, PortalLink, PortalSession
 from fairdesk.portal.queries import verification_routes
@@ -60,6 +60,9 @@ from fairdesk.routing.queries import targets_table
 from fairdesk.routing.teams import team_for
 from fairdesk.triage import TriageResult, check_tone
 from fairdesk.workspaces.models import Agent, Team, Workspace
+
+if TYPE_CHECKING:
+    from fairdesk.inbound.triage_cache import WorkspaceTriage
 
 CHANNEL = "portal"
 MAX_NOTE_CHARS = 500
@@ -483,7 +486,7 @@ def post_reply(
     existing = _filed(case, external_id)
     if existing is not None:
         return existing
-    triage = triage_for_workspace(case.workspace).classifier.classify([body])[0]
+    triage = _triage(case).classifier.classify([body])[0]
     try:
         with transaction.atomic():
             return _file_reply(session, case, body, external_id, triage, files)
@@ -555,10 +558,18 @@ def _file_reply(
     return message
 
 
+def _triage(case: Case) -> "WorkspaceTriage":
+    """The workspace's classifier, imported on first use: the fast tier's libraries cost
+    every process that loads the URLs (CLI commands, workers) a second at start-up."""
+    from fairdesk.inbound.triage_cache import triage_for_workspace
+
+    return triage_for_workspace(case.workspace)
+
+
 def _apply_reply(case: Case, triage: TriageResult, *, at: datetime) -> list[CaseEvent]:
     """The customer spoke: the case's clock, severity and team move exactly as the
     pipeline moves them for a message on any other channel."""
-    severity = triage_for_workspace(case.workspace).severity_of(triage)
+    severity = _triage(case).severity_of(triage)
     previous = case.severity
     events: list[CaseEvent] = []
     if apply_inbound(case, at=at, severity=severity):
