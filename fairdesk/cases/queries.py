@@ -6,6 +6,7 @@ Query counts are constant in the number of rows (select_related / prefetch_relat
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,12 +66,18 @@ def queue_page(
     limit: int = QUEUE_PAGE_SIZE,
     view: Conditions | None = None,
     agent: Agent | None = None,
+    only: Sequence[str] = (),
 ) -> QueuePage:
     """Open cases, earliest deadline first. Nothing else (channel, reach) takes part.
 
     A ``view`` narrows which cases are shown (for the viewing ``agent``: "mine", "my
     team"); whatever it says, the order stays the deadline and the paging the keyset.
+    ``only`` loads just those fields (``QuerySet.only``), and of the contacts' identities
+    just the handle: reading any other field is then one query per row.
     """
+    identities = ContactIdentity.objects.order_by("id")
+    if only:
+        identities = identities.only("id", "contact_id", "handle")
     if view is None:
         matching = Q(status__in=QUEUE_STATUSES)
     else:
@@ -80,13 +87,13 @@ def queue_page(
     cases = (
         Case.objects.filter(matching, workspace=workspace)
         .select_related("team", "contact", "assignee")
-        .prefetch_related(
-            Prefetch("contact__identities", queryset=ContactIdentity.objects.order_by("id"))
-        )
+        .prefetch_related(Prefetch("contact__identities", queryset=identities))
         .order_by(F("escalation_at").asc(nulls_last=True), "id")
     )
     if after is not None:
         cases = cases.filter(_after(after))
+    if only:
+        cases = cases.only(*only)
     rows = list(cases[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]

@@ -1,9 +1,8 @@
 """Agent workspace pages (server-rendered, HTMX partials). Parse, authorise, call, render."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -17,6 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 from fairdesk.cases.access import agent_required
 from fairdesk.cases.forms import ReplyForm
 from fairdesk.cases.models import Attachment, Case, CaseStatus
+from fairdesk.cases.presentation import (
+    QUEUE_ROW_FIELDS,
+    filter_box_html,
+    queue_rows,
+    rows_html,
+    timeline_html,
+)
 from fairdesk.cases.queries import (
     QueueCursor,
     case_for,
@@ -58,33 +64,6 @@ from fairdesk.workspaces.models import Agent, Team
 from fairdesk.workspaces.services import set_availability
 
 
-@dataclass(frozen=True, slots=True)
-class QueueRow:
-    case: Case
-    due: str
-    overdue: bool
-    breaching_soon: bool
-    handle: str
-
-
-def _rows(cases: list[Case]) -> list[QueueRow]:
-    now = timezone.now()
-    soon = now + timedelta(minutes=BREACHING_SOON_MINUTES)
-    rows = []
-    for case in cases:
-        at = case.escalation_at
-        rows.append(
-            QueueRow(
-                case=case,
-                due=describe_due(at, now),
-                overdue=at is not None and at < now,
-                breaching_soon=at is not None and now <= at <= soon,
-                handle=next((i.handle for i in case.contact.identities.all() if i.handle), ""),
-            )
-        )
-    return rows
-
-
 @require_GET
 @agent_required
 def queue(request: HttpRequest, *, agent: Agent) -> HttpResponse:
@@ -99,6 +78,7 @@ def queue(request: HttpRequest, *, agent: Agent) -> HttpResponse:
         "saved_views": [(v, _may_delete(agent, v)) for v in saved],
         "current": chosen,
         "filters": filters,
+        "filters_html": filter_box_html(filters),
         "save_params": _condition_params(request) if chosen and chosen.key == "filter" else [],
         "teams": teams,
         "agents": list(Agent.objects.filter(workspace_id=agent.workspace_id)),
@@ -115,8 +95,10 @@ def queue(request: HttpRequest, *, agent: Agent) -> HttpResponse:
         after=QueueCursor.decode(request.GET.get("after")),
         view=chosen.conditions,
         agent=agent,
+        only=QUEUE_ROW_FIELDS,
     )
-    context["rows"] = _rows(page.cases)
+    context["rows"] = queue_rows(page.cases)
+    context["table_rows"] = rows_html(context["rows"], selectable=True)
     context["next_cursor"] = page.next_cursor.encode() if page.next_cursor else ""
     return render(request, "cases/queue.html", context)
 
@@ -166,7 +148,8 @@ def search(request: HttpRequest, *, agent: Agent) -> HttpResponse:
     except SearchInvalid as error:
         context["error"] = str(error)
         return render(request, "cases/search.html", context, status=422)
-    context["rows"] = _rows(page.cases)
+    context["rows"] = queue_rows(page.cases)
+    context["table_rows"] = rows_html(context["rows"], selectable=False)
     context["next_cursor"] = page.next_cursor or ""
     context["keep"] = _query_without(request, "after")
     return render(request, "cases/search.html", context)
@@ -290,7 +273,9 @@ def load(request: HttpRequest, *, agent: Agent) -> HttpResponse:
 @agent_required
 def case_detail(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpResponse:
     case = case_for(workspace=agent.workspace, public_id=public_id)
-    context = _case_context(case=case, agent=agent, form=_fresh_form(case))
+    context = _case_context(
+        case=case, agent=agent, form=_fresh_form(case), whole=_whole_timeline(request)
+    )
     return _full_page(request, case=case, context=context, status=200)
 
 
@@ -309,7 +294,9 @@ def reply(request: HttpRequest, public_id: uuid.UUID, *, agent: Agent) -> HttpRe
             form.add_error("text", str(error))
         else:
             return _after_write(request, case=case, agent=agent)
-    context = _case_context(case=case, agent=agent, form=form, blocked=blocked)
+    context = _case_context(
+        case=case, agent=agent, form=form, blocked=blocked, whole=_whole_timeline(request)
+    )
     if _is_htmx(request):
         return render(request, "cases/_work.html", context)
     return _full_page(request, case=case, context=context, status=422)
@@ -358,6 +345,8 @@ def _send(*, form: ReplyForm, case: Case, agent: Agent, action: str) -> OutboxMe
     return submit_reply(agent=agent, **fields)
 
 
+TIMELINE_LATEST = 100  # entries a case page shows before "show earlier"
+
 CHANNEL_LABELS = {
     "x": "Direct message on X",
     "facebook": "Messenger",
@@ -389,10 +378,12 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 def _after_write(request: HttpRequest, *, case: Case, agent: Agent) -> HttpResponse:
+    whole = _whole_timeline(request)
     if _is_htmx(request):
-        context = _case_context(case=case, agent=agent, form=_fresh_form(case))
+        context = _case_context(case=case, agent=agent, form=_fresh_form(case), whole=whole)
         return render(request, "cases/_work.html", context)
-    return redirect("case", public_id=case.public_id)
+    url = reverse("case", args=[case.public_id])
+    return redirect(f"{url}?timeline=all" if whole else url)
 
 
 def _full_page(
@@ -408,14 +399,36 @@ def _full_page(
     return render(request, "cases/case_detail.html", context, status=status)
 
 
+def _whole_timeline(request: HttpRequest) -> bool:
+    """Whether the agent asked for the whole timeline (``?timeline=all``): on this
+    request, or (a reply or approval sent with HTMX) on the page it was sent from."""
+    if request.GET.get("timeline") == "all":
+        return True
+    current: str | None = request.htmx.current_url if _is_htmx(request) else None  # type: ignore[attr-defined]
+    if not current:
+        return False
+    return parse_qs(urlsplit(current).query).get("timeline") == ["all"]
+
+
 def _case_context(
-    *, case: Case, agent: Agent, form: ReplyForm, blocked: ToneVerdict | None = None
+    *,
+    case: Case,
+    agent: Agent,
+    form: ReplyForm,
+    blocked: ToneVerdict | None = None,
+    whole: bool = False,
 ) -> dict[str, Any]:
+    """The timeline shows the latest ``TIMELINE_LATEST`` entries unless ``whole``; the
+    earlier ones are one link away, and the triage summary counts them all."""
     entries = timeline(case)
+    shown = entries if whole else entries[-TIMELINE_LATEST:]
     return {
         "case": case,
         "agent": agent,
-        "entries": entries,
+        "entries": shown,
+        "timeline_items": timeline_html(shown),
+        "earlier": len(entries) - len(shown),
+        "whole": whole,
         "triage": triage_summary(entries),
         "held": list(held_replies(case)) if agent.can_override_tone else [],
         "form": form,

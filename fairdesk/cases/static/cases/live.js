@@ -108,7 +108,10 @@
   function swapTimeline(fresh) {
     var old = document.querySelector("#case-work .timeline");
     var next = fresh.querySelector("#case-work .timeline");
-    if (old && next) old.replaceWith(next);
+    if (old && next) {
+      old.replaceWith(next);
+      if (window.htmx) window.htmx.process(next); // "show earlier" loads in place
+    }
   }
 
   function swapQueue(fresh) {
