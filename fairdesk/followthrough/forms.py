@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 
 from fairdesk.followthrough.models import WorkOrder, WorkOrderKind
+from fairdesk.workspaces.fields import WorkspaceChoiceField
 from fairdesk.workspaces.models import Team, Workspace
 
 
@@ -12,7 +13,7 @@ class WorkOrderForm(forms.Form):
     form renders: a double submit creates one order."""
 
     kind = forms.ChoiceField(label="Kind")
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Team", to_field_name="slug")
+    team = WorkspaceChoiceField(queryset=Team.objects.none(), label="Team", to_field_name="slug")
     title = forms.CharField(max_length=200, label="What must be done")
     customer_label = forms.CharField(
         max_length=200,

@@ -17,6 +17,7 @@ from fairdesk.routing.conditions import MAX_WINDOW_MINUTES, Conditions
 from fairdesk.routing.models import RoutingRule, Severity
 from fairdesk.routing.rules import MAX_PHRASES, RuleConditions, Signal
 from fairdesk.routing.services import MAX_BULK, MAX_RULE_NAME, MAX_VIEW_NAME, SETTABLE_STATUSES
+from fairdesk.workspaces.fields import WorkspaceChoiceField
 from fairdesk.workspaces.models import Agent, Team
 
 MY_TEAM = "mine"
@@ -133,10 +134,8 @@ class BulkForm(forms.Form):
 
     case = CaseIdsField()
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
-    agent = forms.ModelChoiceField(queryset=Agent.objects.none(), required=False)
-    team = forms.ModelChoiceField(
-        queryset=Team.objects.none(), required=False, to_field_name="slug"
-    )
+    agent = WorkspaceChoiceField(queryset=Agent.objects.none(), required=False)
+    team = WorkspaceChoiceField(queryset=Team.objects.none(), required=False, to_field_name="slug")
     status = forms.ChoiceField(
         choices=[("", "—"), *((s, s) for s in SETTABLE_STATUSES)], required=False
     )
@@ -161,7 +160,7 @@ class BulkForm(forms.Form):
 # --- routing rules ---------------------------------------------------------------------
 
 
-class TeamAgentField(forms.ModelChoiceField):
+class TeamAgentField(WorkspaceChoiceField):
     """An agent, shown with their team (a rule's agent must be of the rule's team)."""
 
     def label_from_instance(self, obj: Any) -> str:
@@ -198,7 +197,7 @@ class RuleForm(forms.Form):
         help_text="One phrase per line; any of them matches. Capitals, punctuation and "
         "emoji are ignored.",
     )
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug")
+    team = WorkspaceChoiceField(queryset=Team.objects.none(), to_field_name="slug")
     assignee = TeamAgentField(
         queryset=Agent.objects.none(),
         required=False,
