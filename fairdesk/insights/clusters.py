@@ -9,6 +9,7 @@ sees the same candidates. Callers bound the input (``root_causes.CLUSTER_SAMPLE`
 agglomerative clustering is quadratic in the number of texts.
 """
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,14 +55,17 @@ def cluster_texts(texts: Sequence[str], *, limit: int = 10) -> list[Cluster]:
         n_clusters=None, metric="cosine", linkage="average", distance_threshold=MAX_DISTANCE
     ).fit_predict(vectors)
     words = vectorizer.get_feature_names_out()
+    groups = [np.flatnonzero(labels == label) for label in np.unique(labels)]
+    groups = [inside for inside in groups if len(inside) >= MIN_SIZE]
+    groups.sort(key=lambda inside: (-len(inside), int(rows[inside[0]])))
     clusters = []
-    for label in np.unique(labels):
-        inside = np.flatnonzero(labels == label)
-        if len(inside) < MIN_SIZE:
-            continue
+    for inside in groups[:limit]:  # terms only for the clusters shown
         weights = vectors[inside].sum(axis=0)
-        order = sorted(range(len(words)), key=lambda i: (-weights[i], words[i]))
-        terms = tuple(str(words[i]) for i in order[:TERMS] if weights[i] > 0)
+        # The TERMS heaviest words (ties: alphabetical); a word absent from the cluster
+        # weighs nothing and is never a term.
+        top = heapq.nsmallest(
+            TERMS, np.flatnonzero(weights > 0), key=lambda i: (-weights[i], words[i])
+        )
+        terms = tuple(str(words[i]) for i in top)
         clusters.append(Cluster(tuple(int(rows[i]) for i in inside), terms))
-    clusters.sort(key=lambda c: (-len(c.members), c.members[0]))
-    return clusters[:limit]
+    return clusters

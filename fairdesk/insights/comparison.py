@@ -27,7 +27,7 @@ is flagged ``higher`` or ``lower`` when the interval excludes 0 (:func:`compare_
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TypeVar
@@ -39,6 +39,14 @@ SLOWER = "slower"
 HIGHER = "higher"
 LOWER = "lower"
 K = TypeVar("K")  # a stratum
+# (n, Σy, Σy²) as a plain tuple or list: what the hot loops of ``queries.parity`` add up
+# without allocating a ``Moments`` per addition. Same arithmetic, same results.
+Sums = Sequence[float]
+
+
+def _variance(n: float, total: float, squares: float) -> float:
+    """Sample variance; rounding in the sums can make a zero variance slightly negative."""
+    return max(0.0, (squares - total * total / n) / (n - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +70,11 @@ class Moments:
     @property
     def variance(self) -> float:
         """Sample variance; rounding in the sums can make a zero variance slightly negative."""
-        return max(0.0, (self.squares - self.total * self.total / self.n) / (self.n - 1))
+        return _variance(self.n, self.total, self.squares)
+
+    @property
+    def sums(self) -> tuple[int, float, float]:
+        return (self.n, self.total, self.squares)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,40 +98,60 @@ class Comparison:
 
 
 def geometric_mean(moments: Moments) -> GeometricMean | None:
-    if moments.n == 0:
+    return geometric_mean_of(moments.sums)
+
+
+def geometric_mean_of(sums: Sums) -> GeometricMean | None:
+    """:func:`geometric_mean` of plain (n, Σy, Σy²)."""
+    n, total, squares = sums
+    if n == 0:
         return None
-    minutes = round(math.exp(moments.mean) / 60, 1)
-    if moments.n < 2:
+    mean = total / n
+    minutes = round(math.exp(mean) / 60, 1)
+    if n < 2:
         return GeometricMean(minutes, None, None)
-    half = Z95 * math.sqrt(moments.variance / moments.n)
+    half = Z95 * math.sqrt(_variance(n, total, squares) / n)
     return GeometricMean(
         minutes,
-        round(math.exp(moments.mean - half) / 60, 1),
-        round(math.exp(moments.mean + half) / 60, 1),
+        round(math.exp(mean - half) / 60, 1),
+        round(math.exp(mean + half) / 60, 1),
     )
 
 
 def _standardised(
-    group: Mapping[K, Moments], everyone: Mapping[K, Moments]
+    group: Mapping[K, Sums], everyone: Mapping[K, Sums]
 ) -> tuple[float, float, int] | None:
     """(Δ, half-width of its 95 % interval, the group's cases compared), see above."""
     difference = variance = 0.0
     mine_total = rest_total = 0
-    for stratum, mine in group.items():
-        rest = everyone[stratum] - mine
-        if mine.n < 2 or rest.n < 2:
+    for stratum, (n, total, squares) in group.items():
+        all_n, all_total, all_squares = everyone[stratum]
+        rest_n, rest_total_y, rest_squares = all_n - n, all_total - total, all_squares - squares
+        if n < 2 or rest_n < 2:
             continue
-        difference += mine.n * (mine.mean - rest.mean)
-        variance += mine.n**2 * (mine.variance / mine.n + rest.variance / rest.n)
-        mine_total += mine.n
-        rest_total += rest.n
+        difference += n * (total / n - rest_total_y / rest_n)
+        variance += n**2 * (
+            _variance(n, total, squares) / n
+            + _variance(rest_n, rest_total_y, rest_squares) / rest_n
+        )
+        mine_total += int(n)
+        rest_total += int(rest_n)
     if mine_total < MIN_CASES or rest_total < MIN_CASES:
         return None
     return difference / mine_total, Z95 * math.sqrt(variance) / mine_total, mine_total
 
 
+def _as_sums(cells: Mapping[K, Moments]) -> dict[K, Sums]:
+    return {stratum: moments.sums for stratum, moments in cells.items()}
+
+
 def compare(group: Mapping[K, Moments], everyone: Mapping[K, Moments]) -> Comparison | None:
     """Compare ``group`` with ``everyone`` minus the group, stratum by stratum (see above)."""
+    return compare_sums(_as_sums(group), _as_sums(everyone))
+
+
+def compare_sums(group: Mapping[K, Sums], everyone: Mapping[K, Sums]) -> Comparison | None:
+    """:func:`compare` of plain (n, Σy, Σy²) per stratum."""
     found = _standardised(group, everyone)
     if found is None:
         return None
@@ -162,16 +194,23 @@ def occurrences(n: int, happened: int) -> Moments:
 
 def rate(moments: Moments) -> Rate | None:
     """The share of the cases (``occurrences``) with a normal-approximation interval."""
-    if moments.n == 0:
+    return rate_of(moments.sums)
+
+
+def rate_of(sums: Sums) -> Rate | None:
+    """:func:`rate` of plain (n, Σy, Σy²)."""
+    n, total, squares = sums
+    if n == 0:
         return None
-    percent = round(100 * moments.mean, 1)
-    if moments.n < 2:
+    mean = total / n
+    percent = round(100 * mean, 1)
+    if n < 2:
         return Rate(percent, None, None)
-    half = Z95 * math.sqrt(moments.variance / moments.n)
+    half = Z95 * math.sqrt(_variance(n, total, squares) / n)
     return Rate(
         percent,
-        round(100 * max(0.0, moments.mean - half), 1),
-        round(100 * min(1.0, moments.mean + half), 1),
+        round(100 * max(0.0, mean - half), 1),
+        round(100 * min(1.0, mean + half), 1),
     )
 
 
@@ -179,6 +218,11 @@ def compare_rates(
     group: Mapping[K, Moments], everyone: Mapping[K, Moments]
 ) -> RateComparison | None:
     """Compare the group's rate with everyone else's, stratum by stratum (see above)."""
+    return compare_rate_sums(_as_sums(group), _as_sums(everyone))
+
+
+def compare_rate_sums(group: Mapping[K, Sums], everyone: Mapping[K, Sums]) -> RateComparison | None:
+    """:func:`compare_rates` of plain (n, Σy, Σy²) per stratum."""
     found = _standardised(group, everyone)
     if found is None:
         return None

@@ -25,9 +25,14 @@ and moments, which add up (:mod:`fairdesk.insights.coverage`). Live indexes: the
 through ``case_period_idx`` (workspace_id, first_inbound_at); the first customer message of
 each case through ``message_timeline_idx`` (case_id, sent_at); resolutions and work orders
 through their ``case_id`` indexes.
+
+The figures are then computed in Python, since each comparison needs every stratum of
+every group: the rows are added up as plain running sums (``comparison.Sums``, in the
+order the rows came, so the figures are the same float for float as with a ``Moments``
+per addition), and a week's figures only when they are read (:class:`WeekFigures`).
 """
 
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,14 +46,12 @@ from fairdesk.insights import coverage
 from fairdesk.insights.comparison import (
     Comparison,
     GeometricMean,
-    Moments,
     Rate,
     RateComparison,
-    compare,
-    compare_rates,
-    geometric_mean,
-    occurrences,
-    rate,
+    compare_rate_sums,
+    compare_sums,
+    geometric_mean_of,
+    rate_of,
 )
 from fairdesk.insights.models import ParityCell, RollupDay
 from fairdesk.insights.queries.expressions import (
@@ -77,7 +80,7 @@ SEVERITIES = tuple(s.value for s in Severity)
 UNKNOWN = "unknown"
 
 Stratum = tuple[str, str]  # (severity, entitlement)
-Cells = dict[str, dict[Stratum, Moments]]  # group -> stratum -> moments
+Sums = tuple[Any, Any, Any]  # (n, Σy, Σy²): see comparison.Sums
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +117,79 @@ class RateFigure:
     versus_rest: RateComparison | None
 
 
-@dataclass(frozen=True, slots=True)
 class WeekFigures:
+    """One week of one dimension: the period's four figures, for the week's cases.
+
+    Built by :func:`figures_of` with each figure computed when first read: the overview
+    shows only the weekly first response, the API and the CSV export read all four.
+    Compares equal to another week with the same figures, however it was built."""
+
+    __slots__ = ("_compute", "_found", "week")
     week: date  # the Monday the week starts on (UTC)
-    first_response: tuple[GroupFigure, ...]
-    resolution: tuple[GroupFigure, ...]
-    made_whole: tuple[RateFigure, ...]
-    compensation: tuple[RateFigure, ...]
+
+    def __init__(
+        self,
+        week: date,
+        first_response: tuple[GroupFigure, ...],
+        resolution: tuple[GroupFigure, ...],
+        made_whole: tuple[RateFigure, ...],
+        compensation: tuple[RateFigure, ...],
+    ) -> None:
+        self.week = week
+        self._found: dict[str, tuple[Any, ...]] = {
+            "first_response": first_response,
+            "resolution": resolution,
+            "made_whole": made_whole,
+            "compensation": compensation,
+        }
+        self._compute: Callable[[str], tuple[Any, ...]] | None = None
+
+    @classmethod
+    def computed_on_read(
+        cls, week: date, compute: Callable[[str], tuple[Any, ...]]
+    ) -> "WeekFigures":
+        """A week whose figure ``metric`` is ``compute(metric)``, computed once when read."""
+        found = cls(week, (), (), (), ())
+        found._found = {}
+        found._compute = compute
+        return found
+
+    def _figure(self, metric: str) -> tuple[Any, ...]:
+        found = self._found.get(metric)
+        if found is None:
+            assert self._compute is not None
+            found = self._found[metric] = self._compute(metric)
+        return found
+
+    @property
+    def first_response(self) -> tuple[GroupFigure, ...]:
+        return self._figure("first_response")
+
+    @property
+    def resolution(self) -> tuple[GroupFigure, ...]:
+        return self._figure("resolution")
+
+    @property
+    def made_whole(self) -> tuple[RateFigure, ...]:
+        return self._figure("made_whole")
+
+    @property
+    def compensation(self) -> tuple[RateFigure, ...]:
+        return self._figure("compensation")
+
+    def _figures(self) -> tuple[Any, ...]:
+        return (self.week, *(self._figure(m) for m in (*METRICS, *RATES)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WeekFigures):
+            return NotImplemented
+        return self._figures() == other._figures()
+
+    def __hash__(self) -> int:
+        return hash(self._figures())
+
+    def __repr__(self) -> str:
+        return f"WeekFigures{self._figures()!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +215,17 @@ class DimensionParity:
 
 @dataclass(slots=True)
 class _Tally:
-    """What one week of one dimension adds up to: case counts, and moments per metric
-    (waits in log-seconds, rates as occurrences)."""
+    """What one week (or the period) of one dimension adds up to: case counts, and per
+    metric the running sums ``(n, Σy, Σy²)`` (waits in log-seconds, rates as occurrences)
+    per group and stratum — plain tuples, not a ``Moments`` per addition (``comparison.Sums``).
+    Keys keep the order they were first met in, so every sum adds in a fixed order."""
 
     cases: dict[str, dict[Stratum, int]]
-    moments: dict[str, Cells]
+    sums: dict[str, dict[str, dict[Stratum, Sums]]]  # metric -> group -> stratum -> sums
 
 
 def _new_tally() -> _Tally:
-    return _Tally(defaultdict(dict), {m: defaultdict(dict) for m in (*METRICS, *RATES)})
+    return _Tally({}, {m: {} for m in (*METRICS, *RATES)})
 
 
 def _group_expression(dimension: str) -> Any:
@@ -243,101 +314,140 @@ def _week(value: date | datetime) -> date:
     return value.astimezone(UTC).date() if isinstance(value, datetime) else value
 
 
-def _add(into: dict[Any, Any], more: dict[Any, Any], zero: Any) -> None:
-    for key, value in more.items():
-        into[key] = into.get(key, zero) + value
+def _add_sums(cells: dict[Stratum, Sums], stratum: Stratum, n: Any, total: Any, sq: Any) -> None:
+    """Add to the stratum's sums (a tuple: one of numbers only is untracked by the cyclic
+    garbage collector, and there are tens of thousands of them over a year)."""
+    sums = cells.get(stratum)
+    if sums is None:
+        cells[stratum] = (0 + n, 0.0 + total, 0.0 + sq)
+    else:
+        cells[stratum] = (sums[0] + n, sums[1] + total, sums[2] + sq)
 
 
 def _tallies(rows: list[dict[str, Any]]) -> dict[date, _Tally]:
+    """Per week, the rows added up per group and stratum (a week read both live and from
+    the cells has two rows per key)."""
     weeks: dict[date, _Tally] = {}
     for row in rows:
-        tally = weeks.setdefault(_week(row["period"]), _new_tally())
+        week = _week(row["period"])
+        tally = weeks.get(week)
+        if tally is None:
+            tally = weeks[week] = _new_tally()
         stratum = (row["severity"], row["entitlement"])
-        _add(tally.cases[row["bucket"]], {stratum: row["cases"]}, 0)
-        found = {
-            metric: Moments(
-                row[f"{metric}_n"], row[f"{metric}_sum"] or 0.0, row[f"{metric}_squares"] or 0.0
-            )
-            for metric in METRICS
-        }
-        found["made_whole"] = occurrences(row["proposed"], row["made_whole"])
-        found["compensation"] = occurrences(row["cases"], row["compensated"])
-        for metric, moments in found.items():
-            _add(tally.moments[metric][row["bucket"]], {stratum: moments}, Moments())
+        bucket = row["bucket"]
+        cases = row["cases"]
+        counts = tally.cases.setdefault(bucket, {})
+        counts[stratum] = counts.get(stratum, 0) + cases
+        made_whole, compensated = float(row["made_whole"]), float(row["compensated"])
+        for metric, n, total, squares in (
+            (
+                "first_response",
+                row["first_response_n"],
+                row["first_response_sum"] or 0.0,
+                row["first_response_squares"] or 0.0,
+            ),
+            (
+                "resolution",
+                row["resolution_n"],
+                row["resolution_sum"] or 0.0,
+                row["resolution_squares"] or 0.0,
+            ),
+            ("made_whole", row["proposed"], made_whole, made_whole),  # comparison.occurrences
+            ("compensation", cases, compensated, compensated),
+        ):
+            _add_sums(tally.sums[metric].setdefault(bucket, {}), stratum, n, total, squares)
     return weeks
 
 
 def _period_tally(weeks: dict[date, _Tally]) -> _Tally:
     total = _new_tally()
     for tally in weeks.values():
-        for group, cells in tally.cases.items():
-            _add(total.cases[group], cells, 0)
-        for metric in (*METRICS, *RATES):
-            for group, moments in tally.moments[metric].items():
-                _add(total.moments[metric][group], moments, Moments())
+        for group, counts in tally.cases.items():
+            into = total.cases.setdefault(group, {})
+            for stratum, cases in counts.items():
+                into[stratum] = into.get(stratum, 0) + cases
+        for metric, groups in tally.sums.items():
+            for group, cells in groups.items():
+                into_sums = total.sums[metric].setdefault(group, {})
+                for stratum, (n, t, sq) in cells.items():
+                    _add_sums(into_sums, stratum, n, t, sq)
     return total
 
 
-def _by_severity(cells: dict[Stratum, Moments]) -> tuple[SeverityFigure, ...]:
-    figures = []
-    for severity in SEVERITIES:
-        moments = sum((m for (s, _), m in cells.items() if s == severity), Moments())
-        mean = geometric_mean(moments)
-        figures.append(SeverityFigure(severity, moments.n, mean.minutes if mean else None))
-    return tuple(figures)
-
-
-def _everyone(cells: Cells) -> dict[Stratum, Moments]:
-    everyone: dict[Stratum, Moments] = {}
+def _everyone(cells: dict[str, dict[Stratum, Sums]]) -> dict[Stratum, Sums]:
+    everyone: dict[Stratum, Sums] = {}
     for group_cells in cells.values():
-        _add(everyone, group_cells, Moments())
+        for stratum, (n, t, sq) in group_cells.items():
+            _add_sums(everyone, stratum, n, t, sq)
     return everyone
 
 
+def _totals(cells: dict[Stratum, Sums]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The group's sums over every stratum, and per severity (each in stratum order)."""
+    total: list[Any] = [0, 0.0, 0.0]
+    by_severity: dict[str, list[Any]] = {}
+    for (severity, _), (n, t, sq) in cells.items():
+        total[0] += n
+        total[1] += t
+        total[2] += sq
+        sums = by_severity.get(severity)
+        if sums is None:
+            by_severity[severity] = [0 + n, 0.0 + t, 0.0 + sq]
+        else:
+            sums[0] += n
+            sums[1] += t
+            sums[2] += sq
+    return total, by_severity
+
+
+_NONE: Sums = (0, 0.0, 0.0)
+
+
 def _figures(tally: _Tally, metric: str, groups: tuple[str, ...]) -> tuple[GroupFigure, ...]:
-    cells = tally.moments[metric]
+    cells = tally.sums[metric]
     everyone = _everyone(cells)
     figures = []
     for group in groups:
         mine = cells.get(group, {})
-        total = sum(mine.values(), Moments())
+        total, by_severity = _totals(mine)
+        severities = []
+        for severity in SEVERITIES:
+            sums = by_severity.get(severity, _NONE)
+            mean = geometric_mean_of(sums)
+            severities.append(SeverityFigure(severity, sums[0], mean.minutes if mean else None))
         figures.append(
             GroupFigure(
                 group=group,
                 cases=sum(tally.cases.get(group, {}).values()),
-                measured=total.n,
-                geometric_mean=geometric_mean(total),
-                by_severity=_by_severity(mine),
-                versus_rest=compare(mine, everyone),
+                measured=total[0],
+                geometric_mean=geometric_mean_of(total),
+                by_severity=tuple(severities),
+                versus_rest=compare_sums(mine, everyone),
             )
         )
     return tuple(figures)
 
 
-def _severity_rates(cells: dict[Stratum, Moments]) -> tuple[SeverityRate, ...]:
-    figures = []
-    for severity in SEVERITIES:
-        moments = sum((m for (s, _), m in cells.items() if s == severity), Moments())
-        found = rate(moments)
-        figures.append(SeverityRate(severity, moments.n, found.percent if found else None))
-    return tuple(figures)
-
-
 def _rate_figures(tally: _Tally, metric: str, groups: tuple[str, ...]) -> tuple[RateFigure, ...]:
-    cells = tally.moments[metric]
+    cells = tally.sums[metric]
     everyone = _everyone(cells)
     figures = []
     for group in groups:
         mine = cells.get(group, {})
-        total = sum(mine.values(), Moments())
+        total, by_severity = _totals(mine)
+        severities = []
+        for severity in SEVERITIES:
+            sums = by_severity.get(severity, _NONE)
+            found = rate_of(sums)
+            severities.append(SeverityRate(severity, sums[0], found.percent if found else None))
         figures.append(
             RateFigure(
                 group=group,
-                cases=total.n,
-                count=round(total.total),
-                rate=rate(total),
-                by_severity=_severity_rates(mine),
-                versus_rest=compare_rates(mine, everyone),
+                cases=total[0],
+                count=round(total[1]),
+                rate=rate_of(total),
+                by_severity=tuple(severities),
+                versus_rest=compare_rate_sums(mine, everyone),
             )
         )
     return tuple(figures)
@@ -352,13 +462,12 @@ def _groups(dimension: str, tally: _Tally) -> tuple[str, ...]:
 
 
 def _week_figures(week: date, tally: _Tally, groups: tuple[str, ...]) -> WeekFigures:
-    return WeekFigures(
-        week,
-        _figures(tally, "first_response", groups),
-        _figures(tally, "resolution", groups),
-        _rate_figures(tally, "made_whole", groups),
-        _rate_figures(tally, "compensation", groups),
-    )
+    def compute(metric: str) -> tuple[Any, ...]:
+        if metric in METRICS:
+            return _figures(tally, metric, groups)
+        return _rate_figures(tally, metric, groups)
+
+    return WeekFigures.computed_on_read(week, compute)
 
 
 def dimension_parity(
@@ -372,7 +481,13 @@ def dimension_parity(
     """Parity of one dimension (``channel``, ``visibility`` or ``tier``)."""
     if split is None:
         split = coverage.split(workspace, RollupDay.Figure.PARITY, start, end)
-    weeks = _tallies(_rows(workspace, split, dimension))
+    return figures_of(dimension, _rows(workspace, split, dimension))
+
+
+def figures_of(dimension: str, rows: list[dict[str, Any]]) -> DimensionParity:
+    """The figures of one dimension from its rows (``moment_rows`` by week, cells summed
+    by week): in Python, since the comparison needs every stratum of every group."""
+    weeks = _tallies(rows)
     period = _period_tally(weeks)
     groups = _groups(dimension, period)
     return DimensionParity(

@@ -38,9 +38,12 @@ messages are then read (``identity__contact IN (…)``, ``CHUNK`` contacts a que
 the identities' ``contact_id`` and the messages' ``identity_id`` indexes) for the times
 to conversion, which need every resolution and the first promotion after each.
 
-The drill-down's per-person checks go through the message's identity (the
-``identity_id`` foreign-key index) and the identity's contact. The drill-down lists the
-messages behind each count.
+The drill-down lists the messages behind each count. Its per-person checks go through
+the message's identity (the ``identity_id`` foreign-key index) and the identity's
+contact; for "converted", the people come first from the same cells and live rows as the
+score (:func:`converted_people`), then only their messages are read, by contact id: the
+page and its capped count are bounded by the converted people's messages, not by the
+period's.
 """
 
 import bisect
@@ -148,12 +151,6 @@ class _Period:
         """Detracting messages whose case was resolved, followed by a public promotion."""
         return self.detractions_resolved().filter(Exists(self.promoted_after_resolution()))
 
-    def converted(self, contact: str) -> Exists:
-        """The contact ``OuterRef(contact)`` detracted, then promoted after the resolution."""
-        return Exists(
-            self.detractions_resolved_then_promoted().filter(identity__contact=OuterRef(contact))
-        )
-
 
 def _flag(condition: Q) -> SqlCase:
     return SqlCase(When(condition, then=Value(1)), default=Value(0))
@@ -255,11 +252,18 @@ FROM people
 UNION ALL
 SELECT 1, 0, 0, 0, person FROM people WHERE promoted_at > done_at
 """
+_CONVERTED_SQL = """
+SELECT s_person
+FROM ({rows}) AS author_rows
+WHERE s_promoted_at IS NOT NULL OR s_done_at IS NOT NULL
+GROUP BY s_person
+HAVING MAX(s_promoted_at) > MIN(s_done_at)
+"""
 
 
-def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) -> PromoterScore:
-    """The split, one query over the cells and the live rows, then the converted people's
-    times to conversion (see the module docstring)."""
+def _author_rows(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[Any] | None:
+    """The period's rows per person and day: the cells of the rolled-up days and the live
+    messages of the rest, as one ``UNION ALL`` (None for an empty period)."""
     split = coverage.split(workspace, RollupDay.Figure.PROMOTERS, start, end)
     parts: list[QuerySet[Any]] = []
     cells = split.cells()
@@ -268,22 +272,44 @@ def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) 
     live = split.live_rows("sent_at")
     if live is not None:
         parts.append(_live_part(workspace, live))
-    if not parts:  # an empty period
-        return PromoterScore(0, 0, 0, 0, None)
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    if not parts:
+        return None
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+
+
+def _per_person(rows: QuerySet[Any], template: str) -> list[tuple[Any, ...]]:
     sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(template.format(rows=sql), params)
+        return list(cursor.fetchall())
+
+
+def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) -> PromoterScore:
+    """The split, one query over the cells and the live rows, then the converted people's
+    times to conversion (see the module docstring)."""
+    rows = _author_rows(workspace, start, end)
+    if rows is None:  # an empty period
+        return PromoterScore(0, 0, 0, 0, None)
     authors = promoters = detractors = 0
     converted: list[int] = []
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(_SCORE_SQL.format(rows=sql), params)
-        for kind, *counts, person in cursor.fetchall():
-            if kind == 0:
-                authors, promoters, detractors = (int(n or 0) for n in counts)
-            else:
-                converted.append(person)
+    for kind, *counts, person in _per_person(rows, _SCORE_SQL):
+        if kind == 0:
+            authors, promoters, detractors = (int(n or 0) for n in counts)
+        else:
+            converted.append(person)
     sps = round(100 * (promoters - detractors) / authors, 1) if authors else None
     hours = _conversion_hours(_Period(workspace, start, end), converted)
     return PromoterScore(authors, promoters, detractors, len(converted), sps, hours)
+
+
+def converted_people(workspace: Workspace, start: datetime, end: datetime) -> list[int]:
+    """The contact ids of the people converted in the period: the score's own test
+    (``MAX(last_promoted_at) > MIN(first_done_at)``) over the same cells and live rows,
+    one query. Rows that neither promoted nor hold a resolution cannot change it."""
+    rows = _author_rows(workspace, start, end)
+    if rows is None:
+        return []
+    return sorted(person for (person,) in _per_person(rows, _CONVERTED_SQL))
 
 
 def _conversion_hours(period: _Period, converted: list[int]) -> float | None:
@@ -330,7 +356,10 @@ def _messages_of(period: _Period, kind: str) -> QuerySet[Message]:
     if kind == "detractors":
         return messages.filter(stance=DETRACTS)
     if kind == "converted":
-        return messages.filter(stance__in=[PROMOTES, DETRACTS]).filter(period.converted(contact))
+        # The converted people first (from the rolled-up cells where it can), then only
+        # their own messages: no correlated search of the period per message.
+        people = converted_people(period.workspace, period.start, period.end)
+        return messages.filter(stance__in=[PROMOTES, DETRACTS], identity__contact__in=people)
     return messages
 
 

@@ -24,11 +24,14 @@ from fairdesk.insights import coverage
 from fairdesk.insights.models import PromoterCell, RollupDay
 from fairdesk.insights.queries import promoters
 from fairdesk.insights.queries.promoters import (
+    DETRACTS,
     PROMOTES,
     PromoterScore,
     _flag,
     _Period,
+    every_sps_message,
     social_promoter_score,
+    sps_messages,
 )
 from fairdesk.insights.rollups import refresh
 from fairdesk.insights.tests.rows import case, identity, message
@@ -402,3 +405,68 @@ def test_a_contact_merge_and_its_undo_keep_the_score_exact(
     assert_exact(workspace)
     assert refresh(workspace=workspace).forgotten > 0
     assert_exact(workspace)
+
+
+# -- the converted drill-down ------------------------------------------------------------
+
+
+def live_converted_messages(ws: Workspace, start: datetime, end: datetime) -> list[int]:
+    """The drill-down as it was: each promoting or detracting message of the period whose
+    writer has a detraction resolved, then a promotion after the resolution (a correlated
+    search of the period per message)."""
+    period = _Period(ws, start, end)
+    converted = Exists(
+        period.detractions_resolved_then_promoted().filter(
+            identity__contact=OuterRef("identity__contact")
+        )
+    )
+    return list(
+        period.messages()
+        .filter(stance__in=[PROMOTES, DETRACTS])
+        .filter(converted)
+        .order_by("sent_at", "id")
+        .values_list("id", flat=True)
+    )
+
+
+def assert_converted_exact(workspace: Workspace) -> None:
+    for start, end in PERIODS:
+        expected = live_converted_messages(workspace, start, end)
+        count, page = sps_messages(workspace, start, end, kind="converted", limit=500)
+        assert (count, [m.message_id for m in page]) == (len(expected), expected)
+        streamed = every_sps_message(workspace, start, end, kind="converted")
+        assert [m.message_id for m in streamed] == expected
+
+
+def test_the_converted_drill_down_equals_the_raw_rows_after_every_change(
+    workspace: Workspace, other_workspace: Workspace, seeded: None
+) -> None:
+    assert live_converted_messages(workspace, *PERIODS[0])  # a real test
+    assert_converted_exact(workspace)  # nothing rolled up: all live
+    refresh(workspace=workspace)
+    refresh(workspace=other_workspace)
+    assert_converted_exact(workspace)
+    rng = random.Random(31)
+    for change in CHANGES:
+        change(workspace, rng)
+        assert_converted_exact(workspace)  # the changed days are read live
+    refresh(workspace=workspace)
+    assert_converted_exact(workspace)
+    assert_converted_exact(other_workspace)
+
+
+def test_the_converted_drill_down_reads_only_the_converted_peoples_messages(
+    workspace: Workspace, seeded: None
+) -> None:
+    refresh(workspace=workspace)
+    start, end = T0, T0 + timedelta(days=DAYS + 3)  # whole days, all rolled up
+    expected = live_converted_messages(workspace, start, end)
+    assert expected
+    with CaptureQueriesContext(connection) as read:
+        count, page = sps_messages(workspace, start, end, kind="converted", limit=100)
+    assert (count, [m.message_id for m in page]) == (len(expected), expected)
+    on_messages = [q["sql"] for q in read.captured_queries if '"cases_message"' in q["sql"]]
+    # The people from the cells, then the page and its count by their contact ids: no
+    # correlated search of the period per message.
+    assert len(on_messages) == 2
+    assert all('"contact_id" IN (' in sql and "EXISTS" not in sql for sql in on_messages)

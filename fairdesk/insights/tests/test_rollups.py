@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction
 from fairdesk.followthrough.models import Resolution, WorkOrder
-from fairdesk.insights import coverage
+from fairdesk.insights import coverage, rollups
 from fairdesk.insights.models import ParityCell, RollupDay, RollupState
 from fairdesk.insights.queries import (
     crickets,
@@ -390,3 +390,28 @@ def test_a_csat_answer_given_since_the_refresh_makes_its_day_live(
     assert coverage.changed_case_ids(workspace, state) == []  # no case shows it
     assert day in coverage.stale_days(workspace, RollupDay.Figure.CSAT, state)
     assert_exact(workspace)
+
+
+def test_a_backfill_gives_the_planner_statistics_of_the_cells(
+    workspace: Workspace, seeded: None
+) -> None:
+    """Forty days summed at once: on PostgreSQL each cell table filled with a month or
+    more is analysed (with autovacuum off, or before it runs, the planner would take its
+    thousands of cells for one row); a refresh of a day or two leaves that to autovacuum."""
+    with CaptureQueriesContext(connection) as first:
+        done = refresh(workspace=workspace)
+    analysed = {q["sql"] for q in first.captured_queries if q["sql"].startswith("ANALYZE")}
+    backfilled = {
+        f'ANALYZE "{spec.model._meta.db_table}"'
+        for spec in rollups.SPECS
+        if done.summed[spec.figure] >= rollups.ANALYZE_AFTER_DAYS
+    }
+    assert f'ANALYZE "{ParityCell._meta.db_table}"' in backfilled
+    assert analysed == (backfilled if connection.vendor == "postgresql" else set())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'insights_paritycell'")
+            assert cursor.fetchone()[0] > 0
+    with CaptureQueriesContext(connection) as again:
+        refresh(workspace=workspace)
+    assert not [q for q in again.captured_queries if q["sql"].startswith("ANALYZE")]
