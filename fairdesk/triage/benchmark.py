@@ -11,6 +11,9 @@ figure, for:
 - ``heads``: each head alone (the rules tier, and each bundle's own ``predict``);
 - ``baseline`` (optional): the path before shared featurisation, in the same run, for the
   ratio: the rules text by text, then each bundle featurised by scikit-learn on its own.
+- ``static`` (when static head bundles are among the bundles, ``static_heads.py``): the
+  static embedding alone, and every head together with the plain bundles only (before)
+  against the top level, where each static head takes its task (after), in the same run.
 """
 
 from __future__ import annotations
@@ -112,10 +115,14 @@ def bench(
     ``tier="deep"``: see :func:`bench_deep` (``encoder``: a ``deep.DeepEncoder``)."""
     if tier == "deep":
         return bench_deep(texts, encoder=encoder, bundles=bundles, repeats=repeats)
-    if tier != "fast":
-        raise ValueError(f"unknown tier {tier!r}; expected 'fast' or 'deep'")
+    if tier not in ("fast", "static"):  # static heads are fast-tier heads: both the same
+        raise ValueError(f"unknown tier {tier!r}; expected 'fast', 'static' or 'deep'")
     texts = list(texts)
-    loaded = [(str(path), *bundle.load(path)) for path in bundles]
+    from fairdesk.triage import static_heads
+
+    static_paths = [p for p in bundles if _is_static(p)]
+    loaded = [(str(path), *bundle.load(path)) for path in bundles if path not in static_paths]
+    statics = [(str(path), *static_heads.load(path)) for path in static_paths]
     rules = FastTriage(STAFF)
     rules.classify(texts[:50])  # load the VADER lexicon outside the timing
     heads = {"rules": _head(_best(lambda: rules.classify(texts), repeats), len(texts))}
@@ -127,7 +134,22 @@ def bench(
             seconds, len(texts), bundle=path
         )
     used = {meta["task"]: model for _, model, meta in loaded if meta.get("task") in TASK_LABELS}
-    together = FastTriage(STAFF, heads=TrainedHeads(used) if used else None)
+    part, plain_used = None, dict(used)
+    if statics:
+        embedder = static_heads.embedder_for(statics[0][0], statics[0][2])
+        dense = {}
+        for path, head, meta in statics:
+            static_heads.check_static(meta, embedder, path)
+            head.predict(texts[:50], embedder)
+            seconds = _best(lambda h=head: h.predict(texts, embedder), repeats)  # type: ignore[misc]
+            heads[f"static {meta['task']}"] = _head(seconds, len(texts), bundle=path)
+            if meta.get("task") in TASK_LABELS:
+                used[meta["task"]], dense[meta["task"]] = head.hashed, head.dense
+        heads["static embedding"] = _head(
+            _best(lambda: embedder.embed(texts), repeats), len(texts), dim=embedder.dim
+        )
+        part = static_heads.StaticPart(embedder, dense)
+    together = FastTriage(STAFF, heads=TrainedHeads(used, static=part) if used else None)
     together.classify(texts[:50])
     seconds = _best(lambda: together.classify(texts), repeats)
     result: dict[str, Any] = {
@@ -138,6 +160,15 @@ def bench(
         "together": ["rules", *sorted(used)],
         "heads": heads,
     }
+    if part is not None:
+        plain = FastTriage(STAFF, heads=TrainedHeads(plain_used) if plain_used else None)
+        plain.classify(texts[:50])
+        before = _best(lambda: plain.classify(texts), repeats)
+        result["static"] = {
+            "tasks": sorted(part.dense),
+            "plain_only": _head(before, len(texts), together=["rules", *sorted(plain_used)]),
+            "ratio": round(before / seconds, 3) if seconds else None,
+        }
     if baseline:
         models = [model for _, model, _ in loaded]
         before = _best(lambda: _before(rules, models, texts), repeats)
@@ -182,6 +213,18 @@ def bench_deep(
         "together": ["encoder", *(str(p) for p in bundles)],
         "heads": {"tokenize": _head(tokenize, len(texts))},
     }
+
+
+def _is_static(path: Path | str) -> bool:
+    from fairdesk.triage import static_heads
+
+    try:
+        return (
+            bundle.read_meta(path, (*bundle.FORMATS, static_heads.FORMAT)).get("format")
+            == static_heads.FORMAT
+        )
+    except bundle.BundleError:
+        return False  # bundle.load says what is wrong with it
 
 
 def _best_wall(work: Callable[[], object], repeats: int) -> float:

@@ -46,20 +46,28 @@ def save(
     task: str,
     validation: dict[str, Any] | None = None,
     training_data: dict[str, Any] | None = None,
+    fmt: str = FORMAT,
+    arrays: dict[str, np.ndarray] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
+    """Write ``model`` as a bundle of format ``fmt``; ``arrays`` are saved beside the
+    weights and ``extra`` in ``model.json`` (the static heads' dense part, see
+    ``static_heads.py``)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     coef = model.coef.tocsr()
-    np.savez_compressed(
-        path / WEIGHTS_FILE,
-        data=coef.data.astype(np.float32),
-        indices=coef.indices.astype(np.int32),
-        indptr=coef.indptr.astype(np.int64),
-        shape=np.asarray(coef.shape, dtype=np.int64),
-        intercept=model.intercept.astype(np.float32),
-    )
+    saved: dict[str, Any] = {
+        **(arrays or {}),
+        "data": coef.data.astype(np.float32),
+        "indices": coef.indices.astype(np.int32),
+        "indptr": coef.indptr.astype(np.int64),
+        "shape": np.asarray(coef.shape, dtype=np.int64),
+        "intercept": model.intercept.astype(np.float32),
+    }
+    np.savez_compressed(path / WEIGHTS_FILE, **saved)
     meta = {
-        "format": FORMAT,
+        "format": fmt,
+        **(extra or {}),
         "task": task,
         "labels": list(model.labels),
         "vectorizer": model.vectorizer,
@@ -92,20 +100,28 @@ def read_meta(path: Path | str, fmt: str | tuple[str, ...] = FORMATS) -> dict[st
     return meta
 
 
-def load(path: Path | str) -> tuple[HashedLinearModel, dict[str, Any]]:
-    """Rebuild the predictor saved at ``path``; returns it with its ``model.json``."""
+def load(
+    path: Path | str, formats: str | tuple[str, ...] = FORMATS, arrays: tuple[str, ...] = ()
+) -> tuple[HashedLinearModel, dict[str, Any]]:
+    """Rebuild the predictor saved at ``path``; returns it with its ``model.json``. A bundle
+    of another of ``formats`` than the hashed ones (the static heads') has its ``arrays``
+    read into ``meta["arrays"]``."""
     path = Path(path)
-    meta = read_meta(path)
+    meta = read_meta(path, formats)
     try:
         with np.load(path / WEIGHTS_FILE, allow_pickle=False) as w:
             shape = tuple(int(n) for n in w["shape"])
             coef = sp.csr_matrix((w["data"], w["indices"], w["indptr"]), shape=shape)
             intercept = np.asarray(w["intercept"], dtype=np.float32)
+            if arrays:
+                meta["arrays"] = {name: np.asarray(w[name]) for name in arrays}
     except FileNotFoundError:
         raise BundleError(f"{path}: no {WEIGHTS_FILE}") from None
+    except KeyError as exc:
+        raise BundleError(f"{path / WEIGHTS_FILE}: no array {exc}") from None
     labels = [str(label) for label in meta["labels"]]
     vectorizer = dict(meta["vectorizer"])
-    hashing = vectorizer.setdefault("hash", HASH_OF_FORMAT[meta["format"]])
+    hashing = vectorizer.setdefault("hash", HASH_OF_FORMAT.get(meta["format"], "poly64"))
     if meta["format"] == FORMAT_V1 and hashing != "murmur3":
         raise BundleError(f"{path}: a {FORMAT_V1} bundle hashes with murmur3, not {hashing!r}")
     expected_rows = 1 if len(labels) == 2 else len(labels)
@@ -144,9 +160,9 @@ class BundleInfo:
         }
 
 
-def _info(path: Path) -> BundleInfo | None:
+def _info(path: Path, formats: str | tuple[str, ...] = FORMATS) -> BundleInfo | None:
     try:
-        meta = read_meta(path)
+        meta = read_meta(path, formats)
     except BundleError as exc:
         logger.warning("skipping triage bundle %s: %s", path, exc)
         return None
@@ -167,15 +183,18 @@ def _info(path: Path) -> BundleInfo | None:
     )
 
 
-def ranked_by_task(directory: Path | str) -> dict[str, list[BundleInfo]]:
-    """The bundles among the subdirectories of ``directory``, per task, best first: the
-    highest validation score, then the most recently trained, then the name."""
+def ranked_by_task(
+    directory: Path | str, formats: str | tuple[str, ...] = FORMATS
+) -> dict[str, list[BundleInfo]]:
+    """The bundles (of ``formats``) among the subdirectories of ``directory``, per task,
+    best first: the highest validation score, then the most recently trained, then the
+    name."""
     directory = Path(directory)
     if not directory.is_dir():
         return {}
     ranked: dict[str, list[BundleInfo]] = {}
     for path in sorted(directory.iterdir()):
-        info = _info(path) if (path / MODEL_FILE).is_file() else None
+        info = _info(path, formats) if (path / MODEL_FILE).is_file() else None
         if info is not None:
             ranked.setdefault(info.task, []).append(info)
     return {task: sorted(infos, key=_rank, reverse=True) for task, infos in ranked.items()}

@@ -441,9 +441,10 @@ def describe_tiers(
 ) -> dict[str, Any]:
     """``/healthz``: the heads, and each bundle in use with its tier."""
     described = describe_bundles([*fast, *deep_infos])
-    deep_tasks = {info.task for info in deep_infos}
+    tiers = {info.task: "static" if info.path.parent.name == "static" else "fast" for info in fast}
+    tiers.update({info.task: TIER for info in deep_infos})
     for entry in described["bundles"]:
-        entry["tier"] = TIER if entry["task"] in deep_tasks else "fast"
+        entry["tier"] = tiers.get(entry["task"], "fast")
     return described
 
 
@@ -484,7 +485,11 @@ def with_deep_heads(
 
 def planned_tiers(directory: Path | str, fast: Mapping[str, bundle.BundleInfo]) -> dict[str, Any]:
     """What :func:`with_deep_heads` would use, from ``model.json`` files alone (no torch,
-    no weights): for ``/healthz`` in the web process."""
+    no weights): for ``/healthz`` in the web process. Static heads that beat a fast
+    bundle (``static_heads.planned``) count as that task's fast-tier bundle."""
+    from fairdesk.triage.static_heads import planned
+
+    fast = planned(directory, fast)
     chosen = better_than_fast(directory, fast) if deep.available() else {}
     deep_infos = [infos[0] for infos in chosen.values()]
     kept = [info for task, info in fast.items() if task not in chosen]

@@ -21,7 +21,7 @@ ZERO_SHOT_BUNDLES: dict[str, tuple[str, ...]] = {"sarcasm": ("irony",)}
 RULES_TASKS: tuple[str, ...] = ("sentiment", "complaint")
 _SENTIMENT_IDS = {"negative": "0", "neutral": "1", "positive": "2"}  # TweetEval's ids
 
-TIERS: tuple[str, ...] = ("fast", "deep")
+TIERS: tuple[str, ...] = ("fast", "deep", "static")
 
 
 def _check_bundle_task(task: str, meta: dict[str, Any], where: Path | str) -> None:
@@ -81,7 +81,8 @@ def evaluate(
     """Score ``predictions`` (one label per line), the bundle's predictions or the rules'
     (``rules=True``) on ``gold``. A ``tier="deep"`` bundle is scored with ``encoder`` (a
     ``deep.DeepEncoder``; default: the packaged one), its embeddings cached in
-    ``cache_dir``. A bundle must have been trained for ``task``, or for a task
+    ``cache_dir``; a ``tier="static"`` bundle with the static model it was trained with
+    (``static_heads.predict``). A bundle must have been trained for ``task``, or for a task
     :data:`ZERO_SHOT_BUNDLES` allows in its place."""
     if predictions is not None:
         predicted = datasets.read_labels(predictions)
@@ -94,6 +95,11 @@ def evaluate(
         predicted = rules_predict(task, gold.texts)
     elif bundle_dir is not None and tier == "deep":
         predicted = _deep_predict(task, bundle_dir, gold.texts, encoder, cache_dir)
+    elif bundle_dir is not None and tier == "static":
+        from fairdesk.triage import static_heads
+
+        _check_bundle_task(task, static_heads.read_meta(bundle_dir), bundle_dir)
+        predicted, _ = static_heads.predict(bundle_dir, gold.texts)
     elif bundle_dir is not None:
         model, meta = bundle.load(bundle_dir)
         _check_bundle_task(task, meta, bundle_dir)
@@ -138,8 +144,8 @@ def cross_validate(
     are encoded once (cached) and a head fitted per fold, its ``C`` picked inside the
     training folds only. Reports the task's metric and accuracy as the mean (and standard
     deviation) over folds, and over the pooled out-of-fold predictions."""
-    if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+    if tier not in ("fast", "deep"):
+        raise ValueError(f"unknown tier {tier!r} for cross-validation; expected fast or deep")
     test_folds = folds_of(data.labels, folds, seed)
     predicted: list[str] = [""] * len(data)
     per_fold: list[dict[str, float]] = []

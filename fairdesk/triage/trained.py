@@ -10,6 +10,11 @@ instead of, or with, them:
 - ``irony``, ``hate``, ``emotion`` and ``banking77`` (as ``support_intent``) have no rules
   counterpart and stay at their defaults without a bundle.
 
+A static head (``static_heads.py``: n-grams plus a model2vec embedding, in
+``directory/static/<task>``) takes a task's place where its validation score is higher and
+the static model it was trained with is there; it shares the n-gram featurisation, and the
+batch is embedded once for every static head.
+
 Labels are TweetEval's ids (``mapping.txt``), which is what ``triage train --format
 tweeteval`` stores; names are accepted too. A bundle whose labels do not fit its task is
 skipped with a warning rather than mislabelling messages. Nothing here reads anything but
@@ -23,13 +28,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fairdesk.triage import bundle
 from fairdesk.triage.hashed import HashedLinearModel
 from fairdesk.triage.stack import HeadStack
+
+if TYPE_CHECKING:
+    from fairdesk.triage.static_heads import StaticPart
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +74,16 @@ class TrainedHeads:
     """``outputs(texts) -> [HeadOutput]`` from the loaded bundles, one batch pass."""
 
     def __init__(
-        self, models: Mapping[str, HashedLinearModel], infos: Sequence[bundle.BundleInfo] = ()
+        self,
+        models: Mapping[str, HashedLinearModel],
+        infos: Sequence[bundle.BundleInfo] = (),
+        static: StaticPart | None = None,
     ) -> None:
         self.infos = tuple(infos)
         self._models = dict(models)
+        # Static heads (``static_heads.py``): their n-gram part is in ``models`` (scored in
+        # the shared stack), their dense part is added to the scores from one embedding.
+        self._static = static if static is not None and static.dense else None
         self._names = {
             task: dict(zip(model.labels, _names(task, model.labels), strict=True))
             for task, model in models.items()
@@ -86,10 +100,17 @@ class TrainedHeads:
     def describe(self) -> dict[str, Any]:
         return describe_bundles(self.infos)
 
+    @property
+    def static_tasks(self) -> tuple[str, ...]:
+        return tuple(sorted(self._static.dense)) if self._static else ()
+
     def outputs(self, texts: Sequence[str]) -> list[HeadOutput]:
         columns: dict[str, Iterable[Any]] = {}
+        embeddings = self._static.embedder.embed(texts) if self._static else None
         for stack in self._stacks:
             for task, scores in stack.decisions(texts).items():
+                if embeddings is not None and self._static and task in self._static.dense:
+                    scores = scores + embeddings @ self._static.dense[task].T
                 columns.update(self._fields(task, scores))
         values = [columns.get(name, repeat(default, len(texts))) for name, default in _FIELDS]
         return [HeadOutput(*row) for row in zip(*values, strict=True)]
@@ -143,12 +164,14 @@ def _names(task: str, labels: Sequence[str]) -> list[str]:
     return named
 
 
-def load_heads(directory: Path | str) -> TrainedHeads | None:
+def load_heads(directory: Path | str, *, static: bool = True) -> TrainedHeads | None:
     """The best usable bundle per known task under ``directory``; None when there is none.
     A bundle that fails to load, or whose labels do not fit its task, is skipped (with a
-    warning) for the next best one."""
+    warning) for the next best one. With ``static``, a static head (``static_heads.py``,
+    in ``directory/static``) takes a task's place where its validation score is higher
+    and the static model it was trained with is there."""
     models: dict[str, HashedLinearModel] = {}
-    infos = []
+    infos: dict[str, bundle.BundleInfo] = {}
     for task, ranked in sorted(bundle.ranked_by_task(directory).items()):
         if task not in TASK_LABELS:
             continue
@@ -160,6 +183,11 @@ def load_heads(directory: Path | str) -> TrainedHeads | None:
                 logger.warning("not using triage bundle %s: %s", info.path, exc)
                 continue
             models[task] = model
-            infos.append(info)
+            infos[task] = info
             break
-    return TrainedHeads(models, infos) if models else None
+    part = None
+    if static:
+        from fairdesk.triage.static_heads import upgrade
+
+        part = upgrade(directory, models, infos, tuple(TASK_LABELS), check_labels=_names)
+    return TrainedHeads(models, list(infos.values()), part) if models else None

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fairdesk.triage import datasets
 
-TIERS = ["fast", "deep"]
+TIERS = ["fast", "deep", "static"]
 
 
 def _tier_arguments(parser: CommandParser) -> None:
@@ -35,7 +35,8 @@ def _data_arguments(parser: CommandParser) -> None:
 class Command(BaseCommand):
     help = (
         "Triage models: `triage train` builds a bundle, `triage eval` scores one (or the "
-        "rules), `triage cv` cross-validates, `triage bench` measures throughput."
+        "rules), `triage cv` cross-validates, `triage bench` measures throughput, "
+        "`triage distill` makes the static model (once, offline)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -96,11 +97,20 @@ class Command(BaseCommand):
             help="also time the path before shared featurisation (slow), for the ratio",
         )
         bench.add_argument("--json", action="store_true")
+        distill = sub.add_parser("distill", help="distil the static model from MiniLM")
+        distill.add_argument("--model-dir", type=Path, help="the encoder (default: packaged)")
+        distill.add_argument("--out", type=Path, help="default: DATA_DIR/triage/static")
+        distill.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["what"] == "bench":
             self._bench(options)
             return
+        if options["what"] == "distill":
+            self._distill(options)
+            return
+        if options["tier"] == "static" and options["what"] == "cv":
+            raise CommandError("`triage cv` has no --tier static; train and eval instead")
         from fairdesk.triage.evaluate import cross_validate, evaluate
         from fairdesk.triage.training import split, train_bundle
 
@@ -120,8 +130,8 @@ class Command(BaseCommand):
         ):
             raise CommandError("--max-rows is for --tier deep (the fast tier trains on every row)")
         default_dir = Path(settings.DATA_DIR) / "triage" / task
-        if options["tier"] == "deep":
-            default_dir = Path(settings.DATA_DIR) / "triage" / "deep" / task
+        if options["tier"] in ("deep", "static"):
+            default_dir = Path(settings.DATA_DIR) / "triage" / options["tier"] / task
         try:
             data = datasets.load(
                 options["fmt"], text=options["text"], labels=options["labels"], data=options["data"]
@@ -138,6 +148,10 @@ class Command(BaseCommand):
                     )
                 if options["tier"] == "deep":
                     result: dict[str, Any] = self._train_deep(task, data, out, validation, options)
+                elif options["tier"] == "static":
+                    from fairdesk.triage.static_heads import train_cli
+
+                    result = train_cli(task, data, out, validation, Path(settings.DATA_DIR))
                 else:
                     result = train_bundle(task, data, out, validation=validation)
             elif options["what"] == "cv":
@@ -229,6 +243,29 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  before shared featurisation: {result['baseline']['texts_per_s']:,} texts/s "
                 f"(now {result['speedup']}x faster)"
+            )
+        if "static" in result:
+            plain = result["static"]["plain_only"]
+            self.stdout.write(
+                f"  plain heads only ({', '.join(plain['together'])}): "
+                f"{plain['texts_per_s']:,} texts/s; with static heads for "
+                f"{', '.join(result['static']['tasks'])}: {result['static']['ratio']}x that rate"
+            )
+
+    def _distill(self, options: dict[str, Any]) -> None:
+        from fairdesk.triage import static
+
+        out = options["out"] or static.static_dir(Path(settings.DATA_DIR) / "triage")
+        try:
+            result = static.distill(out, model_dir=options["model_dir"])
+        except (ValueError, RuntimeError) as exc:  # DeepUnavailable
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(
+                f"static model: {result['vocabulary']} tokens x {result['dim']} in "
+                f"{result['seconds']} s, in {result['static_model']} (with NOTICE and LICENSE)"
             )
 
     def _encoder(self, options: dict[str, Any]) -> Any:
