@@ -22,7 +22,7 @@ How the n-grams are laid out, so that pairs never need a Python string:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -57,10 +57,26 @@ def ngram_counts(
     docs = [safe_text(t) for t in texts]
     if lowercase:
         docs = [d.lower() for d in docs]
+    return stacked_counts(docs, _chunk_counts, n_features, word_range, char_range)
+
+
+ChunkCounts = Callable[
+    [list[str], int, tuple[int, int], tuple[int, int]], tuple[np.ndarray, np.ndarray, np.ndarray]
+]
+
+
+def stacked_counts(
+    docs: list[str],
+    chunk_counts: ChunkCounts,
+    n_features: int,
+    word_range: tuple[int, int],
+    char_range: tuple[int, int],
+) -> sp.csr_matrix:
+    """One CSR matrix from ``chunk_counts`` (rows, columns, counts of ``CHUNK`` texts at a
+    time, whichever hash makes the columns)."""
     rows, cols, counts = [], [], []
     for start in range(0, len(docs), CHUNK):
-        chunk = docs[start : start + CHUNK]
-        r, c, n = _chunk_counts(chunk, n_features, word_range, char_range)
+        r, c, n = chunk_counts(docs[start : start + CHUNK], n_features, word_range, char_range)
         rows.append(r + start)
         cols.append(c)
         counts.append(n)

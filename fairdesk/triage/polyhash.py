@@ -38,7 +38,7 @@ from functools import cache
 import numpy as np
 import scipy.sparse as sp
 
-from fairdesk.triage.ngrams import CHUNK, MAX_CHARS
+from fairdesk.triage.ngrams import MAX_CHARS, stacked_counts
 
 _R = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
 _R_INV = pow(_R, -1, 2**64)
@@ -119,18 +119,7 @@ def poly_counts(
     docs = [t[:MAX_CHARS] if isinstance(t, str) else "" for t in texts]
     if lowercase:
         docs = [d.lower() for d in docs]
-    rows, cols, counts = [], [], []
-    for start in range(0, len(docs), CHUNK):
-        r, c, n = _chunk_counts(docs[start : start + CHUNK], n_features, word_range, char_range)
-        rows.append(r + start)
-        cols.append(c)
-        counts.append(n)
-    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=len(docs)), out=indptr[1:])
-    data = np.concatenate(counts) if counts else np.zeros(0, np.float32)
-    col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
-    return sp.csr_matrix((data, col, indptr), shape=(len(docs), n_features))
+    return stacked_counts(docs, _chunk_counts, n_features, word_range, char_range)
 
 
 def _chunk_counts(
