@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from fairdesk.cases.models import Direction, Message
+from fairdesk.cases.models import CaseEvent, Direction, Message
 from fairdesk.inbound.interchange import InterchangeMessage
 from fairdesk.inbound.models import InboundEvent
 from fairdesk.inbound.pipeline import drain
@@ -42,6 +42,8 @@ TEXTS = [
     "Earn $$$ from home, click here http://spam.example/{n} buy now, free followers",
 ]
 CHANNELS = ["x", "x", "x", "facebook", "instagram", "mastodon", "bluesky", "email"]
+VIRAL_CUSTOMERS = 997
+STREAMS = ("mixed", "viral")
 
 
 @dataclass(slots=True)
@@ -53,10 +55,14 @@ class BenchResult:
     store_seconds: float
     process_seconds: float
     baseline_seconds: float
+    stream: str = "mixed"
+    cases: int = 0
+    escalations: int = 0  # ESCALATED events: a case raised twice for one pile-on shows here
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "db": self.db,
+            "stream": self.stream,
             "messages": self.messages,
             "workers": self.workers,
             "seconds": round(self.seconds, 3),
@@ -65,6 +71,8 @@ class BenchResult:
             "msgs_per_s": round(self.messages / self.seconds, 1),
             "baseline_bulk_insert_msgs_per_s": round(self.messages / self.baseline_seconds, 1),
             "ratio_to_baseline": round(self.baseline_seconds / self.seconds, 3),
+            "cases": self.cases,
+            "escalations": self.escalations,
         }
 
 
@@ -115,6 +123,27 @@ def stream(count: int, *, seed: int = 1) -> list[dict[str, Any]]:
     return [InterchangeMessage.model_validate(r).model_dump(mode="json") for r in records]
 
 
+def viral(count: int) -> list[dict[str, Any]]:
+    """A viral pile-on: one public mention every 4 ms (250/s) from 997 customers in turn,
+    all about the same problem — what ``bench webhooks`` sends, processed here."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    records = [
+        {
+            "channel": "x",
+            "external_id": f"v{n}",
+            "created_at": (start + timedelta(milliseconds=4 * n)).isoformat(),
+            "author": {
+                "external_id": f"u{n % VIRAL_CUSTOMERS}",
+                "handle": f"@u{n % VIRAL_CUSTOMERS}",
+                "followers": 10,
+            },
+            "text": f"@AcmeSupport my order {1000 + n} has not arrived, still waiting",
+        }
+        for n in range(count)
+    ]
+    return [InterchangeMessage.model_validate(r).model_dump(mode="json") for r in records]
+
+
 def _drain_in_child(batch: int) -> None:
     connections.close_all()
     drain(limit=batch)
@@ -157,8 +186,8 @@ def baseline(workspace: Workspace, records: list[dict[str, Any]]) -> float:
     return time.perf_counter() - started
 
 
-def run(*, messages: int, workers: int, batch: int) -> BenchResult:
-    records = stream(messages)
+def run(*, messages: int, workers: int, batch: int, kind: str = "mixed") -> BenchResult:
+    records = viral(messages) if kind == "viral" else stream(messages)
     slug = f"bench-{int(time.time() * 1000)}"
     workspace = create_workspace(name="Benchmark", slug=slug, brand_handle="@AcmeSupport")
     add_employee(workspace=workspace, name="Maria Lopez", aliases=["Maria L."])
@@ -185,6 +214,9 @@ def run(*, messages: int, workers: int, batch: int) -> BenchResult:
         )
         if processed.count() < messages:
             raise RuntimeError("the pipeline stored fewer messages than it was given")
+        events = CaseEvent.objects.filter(workspace=workspace)
+        cases = events.filter(type=CaseEvent.Type.OPENED).count()
+        escalations = events.filter(type=CaseEvent.Type.ESCALATED).count()
     finally:
         Message.objects.filter(workspace=scratch).delete()
         scratch.delete()
@@ -196,4 +228,7 @@ def run(*, messages: int, workers: int, batch: int) -> BenchResult:
         store_seconds=stored - started,
         process_seconds=finished - stored,
         baseline_seconds=baseline_seconds,
+        stream=kind,
+        cases=cases,
+        escalations=escalations,
     )

@@ -57,3 +57,28 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.external_id} ({self.status})"
+
+
+class ActivePileon(models.Model):
+    """One problem (a ``triage.pileon.problems_of`` label) that has been a pile-on, so that a
+    batch joining it reads only the reports new since, not the whole crowd again
+    (``inbound.threading``). ``last_at``: the latest report of the pile-on; every report of
+    the problem in the window before it was raised by then. Written only inside the pipeline
+    batch that found the pile-on; figures, never customer text."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    problem = models.CharField(max_length=400)
+    started_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    reports = models.PositiveIntegerField()
+    authors = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "problem"], name="active_pileon_unique_problem"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.problem} ({self.authors} customers, until {self.last_at:%Y-%m-%d %H:%M})"

@@ -151,7 +151,7 @@ def _row(
             if found.problem.startswith("signal:")
             else [],
             "authors": found.authors,
-            "reports": len(found.keys),
+            "reports": found.reports or len(found.keys),
             "started_at": found.started_at.isoformat(),
             "last_at": found.last_at.isoformat(),
             "update": update,

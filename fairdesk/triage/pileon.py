@@ -30,8 +30,8 @@ Pure Python: no Django, no clock; the caller decides which reports to look at.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from fairdesk.triage.severity import NORMAL_INTENTS, SEVERITIES
@@ -66,13 +66,16 @@ class PileOn:
     authors: int
     started_at: datetime
     last_at: datetime
+    # Reports in the pile-on; more than ``keys`` when the caller followed it from earlier
+    # batches (``inbound.threading`` counts since its start, ``keys`` are the ones it read).
+    reports: int = field(default=0, compare=False)
 
     def summary(self) -> dict[str, object]:
         """JSON-friendly description for case events (no customer text)."""
         return {
             "problem": self.problem,
             "authors": self.authors,
-            "reports": len(self.keys),
+            "reports": self.reports or len(self.keys),
             "started_at": self.started_at.isoformat(),
         }
 
@@ -106,16 +109,54 @@ def detect(reports: Iterable[Report]) -> list[PileOn]:
 
 
 def _burst(problem: str, members: Sequence[Report]) -> PileOn | None:
-    """Reports inside any ``PILEON_WINDOW`` that holds ``PILEON_MIN_AUTHORS`` authors.
-
-    A sliding window over the reports in time order, counting reports per author, so it
-    runs in linear time however many times one author repeats.
-    """
+    """Reports inside any ``PILEON_WINDOW`` that holds ``PILEON_MIN_AUTHORS`` authors
+    (``_qualifying_windows``: linear time however many times one author repeats)."""
     ordered = sorted(members, key=lambda r: (r.at, r.key))
-    per_author: Counter[Hashable] = Counter()
-    start = 0
     taken = 0  # reports before this index are already in the pile-on or never will be
     chosen: list[Report] = []
+    for start, end in _qualifying_windows(ordered):
+        chosen.extend(ordered[max(start, taken) : end + 1])
+        taken = end + 1
+    if not chosen:
+        return None
+    return PileOn(
+        problem=problem,
+        keys=frozenset(r.key for r in chosen),
+        authors=len({r.author for r in chosen}),
+        started_at=chosen[0].at,
+        last_at=chosen[-1].at,
+        reports=len(chosen),
+    )
+
+
+def spans(problem: str, reports: Iterable[Report]) -> list[tuple[datetime, datetime]]:
+    """Where ``problem`` is a pile-on among ``reports``: runs of qualifying windows that
+    overlap in time, each from its first report to its last window's end, oldest first.
+
+    Every instant of a span lies in a window of ``PILEON_MIN_AUTHORS`` people, so any report
+    of the problem written within a span belongs to the pile-on, whatever else arrives.
+    Reports missing from ``reports`` can only make the spans shorter, never longer.
+    """
+    unique = {report.key: report for report in reports}
+    ordered = sorted(
+        (r for r in unique.values() if problem in problems_of(r)), key=lambda r: (r.at, r.key)
+    )
+    found: list[tuple[datetime, datetime]] = []
+    for start, end in _qualifying_windows(ordered):
+        report = ordered[end]
+        if found and report.at - PILEON_WINDOW <= found[-1][1]:
+            found[-1] = (found[-1][0], report.at)
+        else:
+            found.append((ordered[start].at, report.at))
+    return found
+
+
+def _qualifying_windows(ordered: Sequence[Report]) -> Iterator[tuple[int, int]]:
+    """(start, end) indexes of each ``PILEON_WINDOW`` ending at a report of ``ordered``
+    (in time order) that holds ``PILEON_MIN_AUTHORS`` people. A sliding window counting
+    reports per author, so it runs in linear time however often one author repeats."""
+    per_author: Counter[Hashable] = Counter()
+    start = 0
     for end, report in enumerate(ordered):
         per_author[report.author] += 1
         while report.at - ordered[start].at > PILEON_WINDOW:
@@ -125,17 +166,7 @@ def _burst(problem: str, members: Sequence[Report]) -> PileOn | None:
                 del per_author[old]
             start += 1
         if len(per_author) >= PILEON_MIN_AUTHORS:
-            chosen.extend(ordered[max(start, taken) : end + 1])
-            taken = end + 1
-    if not chosen:
-        return None
-    return PileOn(
-        problem=problem,
-        keys=frozenset(r.key for r in chosen),
-        authors=len({r.author for r in chosen}),
-        started_at=chosen[0].at,
-        last_at=chosen[-1].at,
-    )
+            yield start, end
 
 
 def raised(severity: str) -> str:

@@ -24,6 +24,13 @@ class Command(BaseCommand):
             "--workers", type=int, default=None, help="default: 2 on PostgreSQL, 1 on SQLite"
         )
         ingest.add_argument("--batch", type=int, default=500)
+        ingest.add_argument(
+            "--stream",
+            choices=("mixed", "viral"),
+            default="mixed",
+            help="mixed: customers with follow-ups, replies, praise, spam; viral: one problem "
+            "from 997 customers at 250/s",
+        )
         ingest.add_argument("--json", action="store_true")
         hooks = sub.add_parser(
             "webhooks", help="webhook acknowledgement latency under a burst, and loss"
@@ -83,7 +90,12 @@ class Command(BaseCommand):
             return
 
         workers = options["workers"] or (2 if connection.vendor == "postgresql" else 1)
-        result = run(messages=options["messages"], workers=workers, batch=options["batch"])
+        result = run(
+            messages=options["messages"],
+            workers=workers,
+            batch=options["batch"],
+            kind=options["stream"],
+        )
         data = result.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(data))
@@ -92,5 +104,6 @@ class Command(BaseCommand):
             f"{data['db']}: {data['messages']} messages in {data['seconds']} s with "
             f"{workers} worker(s) = {data['msgs_per_s']} msgs/s end to end; raw bulk insert "
             f"of the same rows {data['baseline_bulk_insert_msgs_per_s']} msgs/s "
-            f"(ratio {data['ratio_to_baseline']})"
+            f"(ratio {data['ratio_to_baseline']}); {data['cases']} cases opened, "
+            f"{data['escalations']} escalation events"
         )
