@@ -21,6 +21,7 @@ severity, signals, topic or routing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -292,7 +293,7 @@ def train_bundle(
 ) -> dict[str, Any]:
     """Encode (cached), train a head, score it on ``validation`` (or a 10% carve-out, as
     the fast tier does) and save a deep bundle at ``out``."""
-    from fairdesk.triage.training import split
+    from fairdesk.triage.training import score_and_save, split
 
     if validation is None:
         train, validation = split(train)
@@ -301,18 +302,14 @@ def train_bundle(
     x = embed_cached(encoder, train.texts, cache_dir)
     encode_seconds = time.perf_counter() - started
     head = train_head(task, x, train.labels)
-    started = time.perf_counter()
-    predicted = head.predict_embedded(embed_cached(encoder, validation.texts, cache_dir))
-    result = metrics.score(task, validation.labels, predicted).as_dict()
-    result["source"] = validation.source
-    result["seconds"] = round(time.perf_counter() - started, 2)
-    save(
-        head,
-        out,
-        task=task,
-        encoder=encoder.describe(),
-        validation=result,
-        training_data={"path": train.source, "rows": len(train), "licence": licence},
+    result = score_and_save(
+        task,
+        train,
+        validation,
+        lambda texts: head.predict_embedded(embed_cached(encoder, texts, cache_dir)),
+        functools.partial(save, head, out, task=task, encoder=encoder.describe()),
+        licence=licence,
+        timing="seconds",
     )
     return {
         "task": task,

@@ -151,6 +151,44 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(low), int(high)
 
 
+def check_training_set(texts: Sequence[str], labels: Sequence[str]) -> None:
+    """Refuse a training set the classifiers cannot fit: unpaired texts and labels, or a
+    single label."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if len(set(labels)) < 2:
+        raise ValueError("training needs at least two distinct labels")
+
+
+def start_training(
+    texts: Sequence[str], labels: Sequence[str], vectorizer: dict[str, Any] | None
+) -> tuple[float, HashedFeatures, sp.csr_matrix]:
+    """The start of every hashed fit (plain and static heads): the set checked, the clock
+    started, the texts featurised; returns (start time, vectoriser, features)."""
+    check_training_set(texts, labels)
+    started = time.perf_counter()
+    features = HashedFeatures(vectorizer)
+    return started, features, features.transform(texts)
+
+
+def fit_classifier(x: Any, labels: Sequence[str], options: dict[str, Any]) -> LogisticRegression:
+    """The logistic regression of every fast head: liblinear for two classes (the quicker
+    solver there), saga for more (multinomial), ``random_state=0`` (saga visits the rows
+    in random order: a retrain is reproducible)."""
+    clf = LogisticRegression(
+        C=float(options["C"]),
+        class_weight=options["class_weight"],
+        solver="liblinear" if len(set(labels)) == 2 else "saga",
+        max_iter=int(options["max_iter"]),
+        tol=1e-3,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, list(labels))
+    return clf
+
+
 def train(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -159,26 +197,9 @@ def train(
     training: dict[str, Any] | None = None,
 ) -> HashedLinearModel:
     """Fit a model on ``texts``/``labels`` (at least two distinct labels)."""
-    if len(texts) != len(labels):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    if len(set(labels)) < 2:
-        raise ValueError("training needs at least two distinct labels")
-    started = time.perf_counter()
-    features = HashedFeatures(vectorizer)
-    x = features.transform(texts)
+    started, features, x = start_training(texts, labels, vectorizer)
     options = {**DEFAULT_TRAINING, **(training or {})}
-    clf = LogisticRegression(
-        C=float(options["C"]),
-        class_weight=options["class_weight"],
-        # liblinear is the quicker solver for two classes; saga handles the multinomial case.
-        solver="liblinear" if len(set(labels)) == 2 else "saga",
-        max_iter=int(options["max_iter"]),
-        tol=1e-3,
-        random_state=0,  # saga visits the rows in random order: make a retrain reproducible
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(x, list(labels))
+    clf = fit_classifier(x, labels, options)
     coef = sp.csr_matrix(clf.coef_.astype(np.float32))
     coef.eliminate_zeros()
     return HashedLinearModel(

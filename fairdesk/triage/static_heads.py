@@ -1,10 +1,15 @@
 """Static heads: the fast tier's hashed n-gram features plus a static text embedding.
 
-A static head is a class-balanced logistic regression (as ``hashed.train``) over
+A static head is a logistic regression (as ``hashed.train``) over
 ``[hashed word + char n-grams ; scale * static embedding]``: the n-gram rows are those of
 the plain heads (L2-normalised), the embedding the mean of the text's model2vec token
-vectors, L2-normalised (``static.py``), times ``scale`` (chosen by cross-validation on the
-training rows, so the validation split is never used to pick it).
+vectors, L2-normalised (``static.py``), times ``scale``. Every choice is made by 5-fold
+cross-validation on the training rows (``tuning.py``; the validation split is never used
+to pick anything): the scale, then ``C``, class weights and, for two labels, Naive Bayes
+weighting of the n-gram columns (``nb_weights``), then, where the task's metric is an F1,
+per-class decision biases. The Naive Bayes weights and the biases are folded into the
+n-gram weights and the intercept, so the bundle format is unchanged; ``model.json``
+records the choices and the cross-validated scores of the grid (``training.search``).
 
 Bundle format ``fairdesk-triage-static/1`` is format 2 (``bundle.py``) plus the dense
 weights over the embedding (``dense`` in ``weights.npz``: rows x dim) and, in
@@ -21,10 +26,9 @@ embedding is computed once per batch for every static head.
 
 from __future__ import annotations
 
+import functools
 import logging
-import random
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,24 +36,27 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
-from fairdesk.triage import bundle, metrics
+from fairdesk.triage import bundle, tuning
 from fairdesk.triage.datasets import Dataset
-from fairdesk.triage.hashed import DEFAULT_TRAINING, HashedFeatures, HashedLinearModel
+from fairdesk.triage.hashed import (
+    DEFAULT_TRAINING,
+    HashedLinearModel,
+    fit_classifier,
+    start_training,
+)
 from fairdesk.triage.static import StaticEmbedder, StaticUnavailable, static_dir
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "fairdesk-triage-static/1"
 TIER = "static"
+# What a head chooses by cross-validation on its training rows (``choose``): the scale
+# first, at the default C and class weights, then C, class weights and (two labels) Naive
+# Bayes weighting at that scale; then decision biases where the task's metric is an F1.
 SCALE_GRID = (0.25, 0.5, 1.0, 2.0)
-# The scale is searched by FOLDS-fold cross-validation on at most SEARCH_ROWS training rows
-# (a seeded sample): a fit with the dense columns costs several times a plain one, and
-# sentiment has 47,515 rows.
-SEARCH_ROWS = 6_000
-FOLDS = 3
+C_GRID = (3.0, 10.0)
+CLASS_WEIGHTS = ("balanced", None)
 CHECKED = ("weights_sha256", "tokenizer_sha256", "dim", "text_preparation")
 
 
@@ -77,55 +84,83 @@ class StaticHead:
         return self.hashed.labels_of(self.decision(texts, embedder))
 
 
-def features(x: sp.csr_matrix, embeddings: np.ndarray, scale: float) -> sp.csr_matrix:
-    """``[x ; scale * embeddings]`` as one sparse matrix."""
+def features(
+    x: sp.csr_matrix, embeddings: np.ndarray, scale: float, weight: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """``[x ; scale * embeddings]`` as one sparse matrix; ``weight`` multiplies the n-gram
+    columns (see :func:`nb_weights`)."""
+    if weight is not None:
+        x = x @ sp.diags(weight, format="csr")
     return sp.hstack([x, sp.csr_matrix(embeddings * np.float32(scale))], format="csr")
 
 
+def nb_weights(x: sp.csr_matrix, labels: Sequence[str], alpha: float = 1.0) -> np.ndarray:
+    """Naive Bayes log-count ratios (Wang and Manning 2012, NBSVM) of a two-label set, as
+    column weights: ``|log((p / |p|) / (q / |q|))|`` with ``p``, ``q`` the ``alpha``-smoothed
+    column sums of ``x`` over the rows of each label. A logistic regression over the
+    weighted columns is a linear model over the plain ones (its weights times these), so
+    the bundle stores the product and scores as any other; the sign is dropped because an
+    L2-regularised fit is the same with either."""
+    positive = max(set(labels))
+    second = np.asarray([label == positive for label in labels])
+    p = np.asarray(x[second].sum(axis=0)).ravel() + alpha
+    q = np.asarray(x[~second].sum(axis=0)).ravel() + alpha
+    return np.abs(np.log((p / p.sum()) / (q / q.sum()))).astype(np.float32)
+
+
 def _fit(x: sp.csr_matrix, labels: Sequence[str], options: Mapping[str, Any]) -> Any:
-    clf = LogisticRegression(
-        C=float(options["C"]),
-        class_weight=options["class_weight"],
-        solver="liblinear" if len(set(labels)) == 2 else "saga",
-        max_iter=int(options["max_iter"]),
-        tol=1e-3,
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(x, list(labels))
-    return clf
+    return fit_classifier(x, labels, dict(options))
 
 
-def choose_scale(
+def search_grids(n_labels: int) -> tuple[list[dict[str, Any]], Callable[..., list[dict[str, Any]]]]:
+    """The two stages of the search: the scale at the default training options, then ``C``,
+    class weights and (two labels) Naive Bayes weighting at the chosen scale."""
+    default = {"C": float(DEFAULT_TRAINING["C"]), "class_weight": "balanced", "nb": False}
+    first = [{**default, "scale": scale} for scale in SCALE_GRID]
+
+    def second(best: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"C": c, "class_weight": weights, "nb": nb, "scale": best["scale"]}
+            for c in C_GRID
+            for weights in CLASS_WEIGHTS
+            for nb in ((False, True) if n_labels == 2 else (False,))
+        ]
+
+    return first, second
+
+
+def choose(
     task: str,
     x: sp.csr_matrix,
     embeddings: np.ndarray,
     labels: Sequence[str],
     options: Mapping[str, Any],
-    seed: int = 0,
-) -> dict[str, float]:
-    """Each scale of :data:`SCALE_GRID` scored (task metric, mean over :data:`FOLDS`
-    folds) by cross-validation on the training rows (at most :data:`SEARCH_ROWS` of them,
-    a seeded sample): one carve-out of a few hundred rows is too noisy to choose by."""
-    order = list(range(len(labels)))
-    random.Random(seed).shuffle(order)
-    rows = np.asarray(order[:SEARCH_ROWS])
-    folds = [rows[k::FOLDS] for k in range(FOLDS)]
-    scores: dict[str, list[float]] = {str(scale): [] for scale in SCALE_GRID}
-    for k, held in enumerate(folds):
-        kept = np.concatenate([fold for j, fold in enumerate(folds) if j != k])
-        fit_labels = [labels[i] for i in kept]
-        gold = [labels[i] for i in held]
-        if len(set(fit_labels)) < 2 or not len(held):
-            continue
-        for scale in SCALE_GRID:
-            clf = _fit(features(x[kept], embeddings[kept], scale), fit_labels, options)
-            predicted = [str(p) for p in clf.predict(features(x[held], embeddings[held], scale))]
-            scores[str(scale)].append(metrics.score(task, gold, predicted).score_percent)
-    if not any(scores.values()):
-        return {"1.0": 0.0}
-    return {scale: round(sum(got) / len(got), 2) for scale, got in scores.items() if got}
+) -> tuple[dict[str, Any], np.ndarray | None, dict[str, Any]]:
+    """The scale, ``C``, class weights, Naive Bayes weighting and decision biases of a head,
+    all by cross-validation on the training rows (``tuning.py``): (config, biases, what
+    ``model.json`` records of the search)."""
+    label_order = sorted(set(labels))
+
+    def fit(config: Mapping[str, Any], rows: np.ndarray) -> tuning.Scorer:
+        kept = [labels[i] for i in rows]
+        weight = nb_weights(x[rows], kept) if config["nb"] else None
+        clf = _fit(
+            features(x[rows], embeddings[rows], config["scale"], weight),
+            kept,
+            {**options, **config},
+        )
+        return lambda held: clf.decision_function(
+            features(x[held], embeddings[held], config["scale"], weight)
+        )
+
+    search = tuning.Search(task, fit, labels, label_order)
+    first, second = search_grids(len(label_order))
+    best = search.run(first)
+    if best is not None:
+        best = search.run(second(best))
+    if best is None:  # no fold could be fitted (a label on too few rows)
+        return {**first[0], "scale": 1.0}, None, search.record()
+    return best, search.bias, search.record()
 
 
 def train_head(
@@ -138,14 +173,10 @@ def train_head(
     vectorizer: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
 ) -> StaticHead:
-    """Fit a static head on ``texts``/``labels`` (at least two distinct labels)."""
-    if len(texts) != len(labels):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    if len(set(labels)) < 2:
-        raise ValueError("training needs at least two distinct labels")
-    started = time.perf_counter()
-    hashed_features = HashedFeatures(vectorizer)
-    full = hashed_features.transform(texts)
+    """Fit a static head on ``texts``/``labels`` (at least two distinct labels). With
+    ``scale`` (tests), that scale and the given (or default) training options, untuned;
+    else every choice by cross-validation on these rows (:func:`choose`)."""
+    started, hashed_features, full = start_training(texts, labels, vectorizer)
     # Fit on the hashed columns some text uses: an L2-regularised weight of a column that
     # is all zeros stays zero, and the solvers then work over thousands of columns, not
     # 2**20 (a fit on a few hundred rows is about 1 s otherwise).
@@ -153,33 +184,56 @@ def train_head(
     x = full[:, used]
     embeddings = embedder.embed(texts)
     options = {**DEFAULT_TRAINING, **(training or {})}
-    grid = choose_scale(task, x, embeddings, labels, options) if scale is None else None
-    chosen = float(max(grid, key=lambda k: grid[k])) if grid else float(scale or 1.0)
-    clf = _fit(features(x, embeddings, chosen), labels, options)
+    bias: np.ndarray | None = None
+    search: dict[str, Any] | None = None
+    if scale is None:
+        config, bias, search = choose(task, x, embeddings, labels, options)
+    else:
+        config = {
+            "C": options["C"],
+            "class_weight": options["class_weight"],
+            "nb": False,
+            "scale": scale,
+        }
+    chosen = float(config["scale"])
+    options = {**options, "C": config["C"], "class_weight": config["class_weight"]}
+    weight = nb_weights(x, labels) if config["nb"] else None
+    clf = _fit(features(x, embeddings, chosen, weight), labels, options)
     coef = np.asarray(clf.coef_, dtype=np.float32)
+    hashed_coef = coef[:, : len(used)]
+    if weight is not None:
+        hashed_coef = hashed_coef * weight
+    intercept = np.asarray(clf.intercept_, dtype=np.float64)
+    if bias is not None:
+        intercept = intercept + bias
     n = hashed_features.n_features
     sparse = sp.csr_matrix(
         (
-            coef[:, : len(used)].ravel(),
+            hashed_coef.ravel(),
             np.tile(used, len(coef)),
             np.arange(len(coef) + 1) * len(used),
         ),
         shape=(len(coef), n),
     )
     sparse.eliminate_zeros()
+    model_labels = [str(c) for c in clf.classes_]
+    info: dict[str, Any] = {
+        "training": options,
+        "scale": chosen,
+        "nb_weighting": bool(config["nb"]),
+        "decision_bias": tuning.bias_record(bias, model_labels),
+        "search": search,
+        "train_examples": len(texts),
+        "train_seconds": 0.0,
+    }
     model = HashedLinearModel(
-        labels=[str(c) for c in clf.classes_],
+        labels=model_labels,
         coef=sparse,
-        intercept=np.asarray(clf.intercept_, dtype=np.float32),
+        intercept=intercept.astype(np.float32),
         vectorizer=hashed_features.params,
-        info={
-            "training": options,
-            "scale": chosen,
-            "scale_grid": grid,
-            "train_examples": len(texts),
-            "train_seconds": round(time.perf_counter() - started, 2),
-        },
+        info=info,
     )
+    info["train_seconds"] = round(time.perf_counter() - started, 2)
     return StaticHead(model, coef[:, len(used) :] * np.float32(chosen), chosen)
 
 
@@ -260,24 +314,18 @@ def train_bundle(
 ) -> dict[str, Any]:
     """Train a static head on ``train``, score it on ``validation`` (or a 10% carve-out, as
     ``training.train_bundle`` does) and save it at ``out``."""
-    from fairdesk.triage.training import split
+    from fairdesk.triage.training import score_and_save, split
 
     if validation is None:
         train, validation = split(train)
     head = train_head(task, train.texts, train.labels, embedder, scale=scale)
-    started = time.perf_counter()
-    predicted = head.predict(validation.texts, embedder)
-    seconds = time.perf_counter() - started
-    result = metrics.score(task, validation.labels, predicted).as_dict()
-    result["source"] = validation.source
-    result["texts_per_s"] = round(len(validation) / seconds) if seconds > 0 else None
-    save(
-        head,
-        out,
-        task=task,
-        static=embedder.describe(),
-        validation=result,
-        training_data={"path": train.source, "rows": len(train), "licence": licence},
+    result = score_and_save(
+        task,
+        train,
+        validation,
+        lambda texts: head.predict(texts, embedder),
+        functools.partial(save, head, out, task=task, static=embedder.describe()),
+        licence=licence,
     )
     return {
         "task": task,
@@ -286,7 +334,9 @@ def train_bundle(
         "train_examples": len(train),
         "train_seconds": head.hashed.info["train_seconds"],
         "scale": head.scale,
-        "scale_grid": head.hashed.info["scale_grid"],
+        "training": head.hashed.info["training"],
+        "nb_weighting": head.hashed.info["nb_weighting"],
+        "decision_bias": head.hashed.info["decision_bias"],
         "validation": result,
     }
 

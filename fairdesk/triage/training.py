@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,36 @@ def split(data: Dataset, fraction: float = 0.1, seed: int = 0) -> tuple[Dataset,
     return pick(kept, "train part"), pick(held, "validation part")
 
 
+def score_and_save(
+    task: str,
+    train: Dataset,
+    validation: Dataset,
+    predict: Callable[[list[str]], list[str]],
+    save: Callable[..., object],
+    *,
+    licence: str = LICENCE_NOTE,
+    timing: str = "texts_per_s",
+) -> dict[str, Any]:
+    """The end of every ``train_bundle`` (hashed, static and deep heads): ``predict`` the
+    validation texts, score them with the task's metric, and ``save(validation=...,
+    training_data=...)`` the bundle. The result records the validation source and how
+    fast the prediction ran: ``texts_per_s``, or its ``seconds`` (``timing="seconds"``)."""
+    started = time.perf_counter()
+    predicted = predict(validation.texts)
+    seconds = time.perf_counter() - started
+    result = metrics.score(task, validation.labels, predicted).as_dict()
+    result["source"] = validation.source
+    if timing == "seconds":
+        result["seconds"] = round(seconds, 2)
+    else:
+        result["texts_per_s"] = round(len(validation) / seconds) if seconds > 0 else None
+    save(
+        validation=result,
+        training_data={"path": train.source, "rows": len(train), "licence": licence},
+    )
+    return result
+
+
 def train_bundle(
     task: str,
     train: Dataset,
@@ -46,18 +78,12 @@ def train_bundle(
     if validation is None:
         train, validation = split(train)
     model = hashed.train(train.texts, train.labels, vectorizer=vectorizer, training=training)
-    started = time.perf_counter()
-    predicted = model.predict(validation.texts)
-    seconds = time.perf_counter() - started
-    result = metrics.score(task, validation.labels, predicted).as_dict()
-    result["source"] = validation.source
-    result["texts_per_s"] = round(len(validation) / seconds) if seconds > 0 else None
-    bundle.save(
-        model,
-        out,
-        task=task,
-        validation=result,
-        training_data={"path": train.source, "rows": len(train), "licence": LICENCE_NOTE},
+    result = score_and_save(
+        task,
+        train,
+        validation,
+        model.predict,
+        functools.partial(bundle.save, model, out, task=task),
     )
     return {
         "task": task,

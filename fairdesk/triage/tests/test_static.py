@@ -202,9 +202,12 @@ def test_static_head_learns_and_round_trips(embedder: StaticEmbedder, tmp_path: 
 def test_the_scale_is_chosen_on_training_rows(embedder: StaticEmbedder) -> None:
     texts, labels = flags(120)
     head = static_heads.train_head("irony", texts, labels, embedder, vectorizer=VECTORIZER)
-    grid = head.hashed.info["scale_grid"]
-    assert set(grid) == {str(s) for s in static_heads.SCALE_GRID}
-    assert head.scale == float(max(grid, key=lambda k: grid[k]))
+    grid = head.hashed.info["search"]["grid"]
+    assert {row["scale"] for row in grid} == set(static_heads.SCALE_GRID)
+    best = max(grid, key=lambda row: row["cv_biased"])  # the first best, in grid order
+    assert head.scale == best["scale"]
+    assert head.hashed.info["training"]["C"] == best["C"]
+    assert head.hashed.info["nb_weighting"] == best["nb"]
 
 
 def test_another_static_model_is_refused(embedder: StaticEmbedder, tmp_path: Path) -> None:
