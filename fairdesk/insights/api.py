@@ -167,15 +167,115 @@ class ParityOut(Schema):
     dimensions: list[DimensionOut]
 
 
+# The parity figure as JSON, built straight from the query's dataclasses: the dicts that
+# ``ParityOut`` validation and ``model_dump`` made of them, key for key and value for value
+# (ints as ``int``, floats as ``float``, as pydantic's lax coercion gives), rendered by the
+# API's own renderer — byte for byte the same response (a test compares the two), without
+# validating some 23,000 objects a year: that took longer than computing the figures.
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _mean_json(mean: Any) -> dict[str, Any] | None:
+    if mean is None:
+        return None
+    return {
+        "minutes": float(mean.minutes),
+        "low": _opt_float(mean.low),
+        "high": _opt_float(mean.high),
+    }
+
+
+def _versus_json(found: Any, first: str) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        first: float(getattr(found, first)),
+        "low": float(found.low),
+        "high": float(found.high),
+        "flag": str(found.flag),
+        "cases": int(found.cases),
+    }
+
+
+def _group_json(g: parity.GroupFigure) -> dict[str, Any]:
+    return {
+        "group": str(g.group),
+        "cases": int(g.cases),
+        "measured": int(g.measured),
+        "geometric_mean": _mean_json(g.geometric_mean),
+        "by_severity": [
+            {
+                "severity": str(s.severity),
+                "measured": int(s.measured),
+                "minutes": _opt_float(s.minutes),
+            }
+            for s in g.by_severity
+        ],
+        "versus_rest": _versus_json(g.versus_rest, "ratio"),
+    }
+
+
+def _rate_json(r: parity.RateFigure) -> dict[str, Any]:
+    rate = r.rate
+    return {
+        "group": str(r.group),
+        "cases": int(r.cases),
+        "count": int(r.count),
+        "rate": None
+        if rate is None
+        else {
+            "percent": float(rate.percent),
+            "low": _opt_float(rate.low),
+            "high": _opt_float(rate.high),
+        },
+        "by_severity": [
+            {"severity": str(s.severity), "cases": int(s.cases), "percent": _opt_float(s.percent)}
+            for s in r.by_severity
+        ],
+        "versus_rest": _versus_json(r.versus_rest, "difference"),
+    }
+
+
+def _figures_json(figures: Any) -> dict[str, Any]:
+    return {
+        "first_response": [_group_json(g) for g in figures.first_response],
+        "resolution": [_group_json(g) for g in figures.resolution],
+        "made_whole": [_rate_json(r) for r in figures.made_whole],
+        "compensation": [_rate_json(r) for r in figures.compensation],
+    }
+
+
+def parity_json(period: Period, dimensions: tuple[parity.DimensionParity, ...]) -> dict[str, Any]:
+    """What ``ParityOut`` gave for these figures (see above)."""
+    return {
+        "period": {"start": period.start, "end": period.end},
+        "method": PARITY_METHOD,
+        "dimensions": [
+            {
+                "dimension": str(d.dimension),
+                "groups": [str(g) for g in d.groups],
+                **_figures_json(d),
+                "weeks": [{"week": w.week, **_figures_json(w)} for w in d.weeks],
+            }
+            for d in dimensions
+        ],
+    }
+
+
 @router.get("/parity", response=ParityOut, summary="Fairness parity at equal severity")
 def parity_figure(
     request: Any, start: datetime | None = None, end: datetime | None = None
-) -> dict[str, Any]:
+) -> HttpResponse:
     """First-response time, time to resolution, made-whole rate and compensation by channel,
     visibility and follower tier."""
     period = _period(start, end)
     dimensions = parity.parity(current_agent(request).workspace, period.start, period.end)
-    return {"period": period, "method": PARITY_METHOD, "dimensions": dimensions}
+    from fairdesk.api import api  # the API this router is mounted on (it imports us)
+
+    return api.create_response(request, parity_json(period, dimensions), status=200)
 
 
 # -- crickets ----------------------------------------------------------------------------

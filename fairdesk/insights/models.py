@@ -100,6 +100,9 @@ class RollupDay(models.Model):
         CSAT = "csat"
         ROOT_CAUSES = "root_causes"
         PROMOTERS = "promoters"
+        # A calendar month of promoter cells summed per person (``PromoterMonthCell``);
+        # ``day`` is the month's first day.
+        PROMOTER_MONTHS = "promoter_months"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     figure = models.CharField(max_length=20, choices=Figure.choices)
@@ -247,3 +250,22 @@ class PromoterCell(Cell):
 
     class Meta(Cell.Meta):
         indexes = [models.Index(fields=["workspace", "day"], name="promoter_cell_idx")]
+
+
+class PromoterMonthCell(Cell):
+    """One person's ``PromoterCell`` rows of one UTC calendar month (``day`` is its first
+    day) summed into one: promoted or detracted on any day, the latest promotion and the
+    earliest resolution after a detraction. Built by the refresh only from a month whose
+    every day is rolled up (``RollupDay`` figure ``promoter_months`` marks it), and dropped
+    with its marker when any of its days is forgotten or summed again; a period reads a
+    month from here only when none of its days is stale (``queries.promoters``). So a
+    year is about 12 rows per person instead of one per day they wrote."""
+
+    person = models.BigIntegerField(help_text="The contact's id.")
+    promoted = models.BooleanField()
+    detracted = models.BooleanField()
+    last_promoted_at = models.DateTimeField(null=True)
+    first_done_at = models.DateTimeField(null=True)
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="promoter_month_cell_idx")]

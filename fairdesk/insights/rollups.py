@@ -16,7 +16,11 @@ refresh waits for the first, then finds nothing to do):
    the same transaction: until autovacuum gets to it (never, where it is off) the planner
    would take the new cells for a handful of rows, and sort thousands of them to group
    them where a hash does it in a quarter of the time.
-5. The state moves on: case events up to the newest one read before step 1, and rows
+5. The promoter cells of every calendar month whose days are all rolled up are summed
+   per person into ``PromoterMonthCell`` (a year of SPS reads ~12 rows per person, not
+   one per day written); a month any of whose days was forgotten or summed again in this
+   refresh is dropped and summed again from its new day cells (:func:`_roll_months`).
+6. The state moves on: case events up to the newest one read before step 1, and rows
    changed since ``CHANGE_OVERLAP`` before this refresh began (a write that raced the
    refresh is looked at again next time; a day recomputed twice costs nothing but time).
 
@@ -42,6 +46,7 @@ from fairdesk.insights.models import (
     CsatCell,
     ParityCell,
     PromoterCell,
+    PromoterMonthCell,
     RollupDay,
     RollupState,
     RootCauseCell,
@@ -229,10 +234,11 @@ def _finished_by(spec: _Spec, now: datetime, targets: TargetsTable) -> date:
 
 def _sum_days(
     workspace: Workspace, spec: _Spec, now: datetime, targets: TargetsTable, key: str
-) -> int:
+) -> list[date]:
+    """Sum the days of ``spec`` not rolled up yet; the days summed."""
     first = spec.first(workspace)
     if first is None:
-        return 0
+        return []
     last = _finished_by(spec, now, targets)
     start = coverage.day_of(first)
     have = set(
@@ -265,21 +271,88 @@ def _sum_days(
             )
             for n in range((b - a).days + 1)
         )
-    return len(missing)
+    return missing
 
 
-def _forget(workspace: Workspace, state: RollupState | None, targets: TargetsTable) -> int:
+def _forget(
+    workspace: Workspace, state: RollupState | None, targets: TargetsTable
+) -> tuple[int, set[date]]:
+    """Drop the rolled-up days that changed or use an old SLA table: how many, and the
+    promoter days among them (their months are summed again)."""
     forgotten = 0
+    promoter_days: set[date] = set()
     with coverage.one_read():  # the changed cases are read once for every figure
         for spec in SPECS:
             days = RollupDay.objects.filter(workspace=workspace, figure=spec.figure)
             key = coverage.targets_key(spec.figure, targets)
-            forgotten += days.exclude(targets_key=key).delete()[0]
+            dropping = [days.exclude(targets_key=key)]
             if state is not None:
                 stale = _day_ranges(coverage.stale_days(workspace, spec.figure, state))
                 if stale is not None:
-                    forgotten += days.filter(stale).delete()[0]
-    return forgotten
+                    dropping.append(days.filter(stale))
+            for rows in dropping:
+                if spec.figure == Figure.PROMOTERS:
+                    promoter_days.update(rows.values_list("day", flat=True))
+                forgotten += rows.delete()[0]
+    return forgotten, promoter_days
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_end(month: date) -> date:
+    """The last day of the month starting on ``month``."""
+    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - coverage.DAY
+
+
+_MONTH_SQL = """
+INSERT INTO {month} (workspace_id, day, person, promoted, detracted,
+                     last_promoted_at, first_done_at)
+SELECT workspace_id, %s, person,
+       MAX(CASE WHEN promoted THEN 1 ELSE 0 END) = 1,
+       MAX(CASE WHEN detracted THEN 1 ELSE 0 END) = 1,
+       MAX(last_promoted_at), MIN(first_done_at)
+FROM {day}
+WHERE workspace_id = %s AND day >= %s AND day <= %s
+GROUP BY workspace_id, person
+"""
+
+
+def _roll_months(workspace: Workspace, touched: set[date], now: datetime) -> int:
+    """Drop the month cells of every month with a day in ``touched``, then sum every month
+    whose days are all rolled up and that has no month cells yet. The months summed."""
+    months = RollupDay.objects.filter(workspace=workspace, figure=Figure.PROMOTER_MONTHS)
+    cells = PromoterMonthCell.objects.filter(workspace=workspace)
+    stale = sorted({month_of(d) for d in touched})
+    for at in range(0, len(stale), coverage.CHUNK):
+        chunk = stale[at : at + coverage.CHUNK]
+        months.filter(day__in=chunk).delete()
+        cells.filter(day__in=chunk).delete()
+    have = set(months.values_list("day", flat=True))
+    rolled: dict[date, int] = {}
+    for day in RollupDay.objects.filter(workspace=workspace, figure=Figure.PROMOTERS).values_list(
+        "day", flat=True
+    ):
+        rolled[month_of(day)] = rolled.get(month_of(day), 0) + 1
+    due = [
+        month
+        for month, days in sorted(rolled.items())
+        if month not in have and days == month_end(month).day
+    ]
+    sql = _MONTH_SQL.format(
+        month=connection.ops.quote_name(PromoterMonthCell._meta.db_table),
+        day=connection.ops.quote_name(PromoterCell._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        for month in due:
+            cursor.execute(sql, [month, workspace.pk, month, month_end(month)])
+    RollupDay.objects.bulk_create(
+        RollupDay(workspace=workspace, figure=Figure.PROMOTER_MONTHS, day=month, computed_at=now)
+        for month in due
+    )
+    return len(due)
 
 
 def _analyze(model: type[Cell]) -> None:
@@ -299,16 +372,21 @@ def refresh(*, workspace: Workspace, now: datetime | None = None) -> Refreshed:
             defaults={"event_cursor": 0, "changed_since": now, "refreshed_at": now},
         )
         cursor = CaseEvent.objects.filter(workspace=workspace).aggregate(last=Max("id"))["last"]
-        forgotten = _forget(workspace, None if created else state, targets)
-        summed = {
+        forgotten, touched = _forget(workspace, None if created else state, targets)
+        summed_days = {
             spec.figure: _sum_days(
                 workspace, spec, now, targets, coverage.targets_key(spec.figure, targets)
             )
             for spec in SPECS
         }
+        summed = {figure: len(days) for figure, days in summed_days.items()}
+        touched.update(summed_days[Figure.PROMOTERS])
+        summed[Figure.PROMOTER_MONTHS] = _roll_months(workspace, touched, now)
         for spec in SPECS:
             if summed[spec.figure] >= ANALYZE_AFTER_DAYS:
                 _analyze(spec.model)
+        if summed[Figure.PROMOTER_MONTHS] >= 2:
+            _analyze(PromoterMonthCell)
         state.event_cursor = cursor or 0
         state.changed_since = now - CHANGE_OVERLAP
         state.refreshed_at = now
@@ -328,3 +406,4 @@ def forget_all(workspace: Workspace) -> None:
         RollupDay.objects.filter(workspace=workspace).delete()
         for spec in SPECS:
             spec.model.objects.filter(workspace=workspace).delete()
+        PromoterMonthCell.objects.filter(workspace=workspace).delete()

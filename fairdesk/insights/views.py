@@ -61,7 +61,8 @@ def overview(request: HttpRequest, *, agent: Agent) -> HttpResponse:
     start, end = _period(form)
     workspace, now = agent.workspace, timezone.now()
     targets = targets_table(workspace)
-    with coverage.one_read():  # the rollup state and stale days once, not per figure
+    # The rollup state and stale days once, not per figure; no JIT for the live queries.
+    with coverage.one_read(), coverage.without_jit():
         figures = {
             "parity": parity.parity(workspace, start, end),
             "crickets": crickets.crickets(workspace, start, end, now=now, targets=targets),

@@ -24,9 +24,14 @@ and the earliest resolution of a case they detracted on, resolved at or after th
 detraction (``first_done_at``). The rest of the period (partial days, today, days changed
 since the refresh — including every day of both contacts' messages after a contact merge
 or its undo: ``coverage.split``) is read from the raw messages through
-``message_period_idx`` (workspace_id, sent_at). The score is one query: the cells and the
-live messages as one ``UNION ALL``, grouped by contact, then counted — exact, since a
-distinct count over people is a group-by over both halves, never a sum of per-day counts.
+``message_period_idx`` (workspace_id, sent_at). A calendar month whose every day is
+rolled up and unchanged is read from ``PromoterMonthCell`` instead of its day cells (one
+row per person and month, summed by the refresh from those day cells with the same
+MAX/MIN, and summed again whenever one of its days is): a year reads ~12 rows per person
+at most, the days at either end of the period from the day cells. The score is one
+query: the month cells, the day cells and the live messages as one ``UNION ALL``,
+grouped by contact, then counted — exact, since a distinct count over people is a
+group-by over every part, never a sum of per-day counts.
 
 "Converted" needs no scan of the period's messages either: a person converted exactly
 when their last public promotion of the period came after the earliest resolution of a
@@ -50,11 +55,11 @@ import bisect
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import (
     DateTimeField,
@@ -72,7 +77,7 @@ from django.db.models.functions import Left, TruncDate
 
 from fairdesk.cases.models import Case, Direction, Message, Visibility
 from fairdesk.insights import coverage
-from fairdesk.insights.models import PromoterCell, RollupDay
+from fairdesk.insights.models import PromoterCell, PromoterMonthCell, RollupDay
 from fairdesk.insights.queries.expressions import resolved_at
 from fairdesk.workspaces.models import Workspace
 
@@ -82,6 +87,7 @@ KINDS = ("authors", "promoters", "detractors", "converted")
 EXCERPT = 280
 COUNT_CAP = 1000  # the drill-down counts its messages exactly up to this many
 CHUNK = 500  # converted people per query of the times to conversion
+WORK_MEM = "64MB"  # for the per-person grouping of the score (PostgreSQL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +227,11 @@ def _live_part(workspace: Workspace, live: Q) -> QuerySet[Message]:
     )
 
 
-def _cells_part(workspace: Workspace, cells: Q) -> QuerySet[PromoterCell]:
+def _cells_part(
+    workspace: Workspace, cells: Q, model: type[PromoterCell | PromoterMonthCell] = PromoterCell
+) -> QuerySet[Any]:
     return (
-        PromoterCell.objects.filter(workspace=workspace)
+        model.objects.filter(workspace=workspace)
         .filter(cells)
         .annotate(
             s_person=F("person"),
@@ -266,7 +274,10 @@ def _author_rows(workspace: Workspace, start: datetime, end: datetime) -> QueryS
     messages of the rest, as one ``UNION ALL`` (None for an empty period)."""
     split = coverage.split(workspace, RollupDay.Figure.PROMOTERS, start, end)
     parts: list[QuerySet[Any]] = []
-    cells = split.cells()
+    months, days = _months_and_days(workspace, split.days)
+    if months:
+        parts.append(_cells_part(workspace, _day_in(months), PromoterMonthCell))
+    cells = coverage.Split(days, ()).cells()
     if cells is not None:
         parts.append(_cells_part(workspace, cells))
     live = split.live_rows("sent_at")
@@ -277,9 +288,75 @@ def _author_rows(workspace: Workspace, start: datetime, end: datetime) -> QueryS
     return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
 
 
+def _month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - coverage.DAY
+
+
+def _whole_months(runs: tuple[tuple[date, date], ...]) -> list[date]:
+    """The first days of the calendar months lying wholly inside one of the runs."""
+    months = []
+    for first, last in runs:
+        month = first if first.day == 1 else _month_end(first) + coverage.DAY
+        while _month_end(month) <= last:
+            months.append(month)
+            month = _month_end(month) + coverage.DAY
+    return months
+
+
+def _months_and_days(
+    workspace: Workspace, runs: tuple[tuple[date, date], ...]
+) -> tuple[list[date], tuple[tuple[date, date], ...]]:
+    """Cut the rolled-up, unchanged day runs into the whole months read from the month
+    cells (every day of the month is in a run, so none is stale, and the refresh summed
+    the month from those days) and the runs of days left over, read from the day cells."""
+    candidates = _whole_months(runs)
+    if not candidates:
+        return [], runs
+    months = set(
+        RollupDay.objects.filter(
+            workspace=workspace,
+            figure=RollupDay.Figure.PROMOTER_MONTHS,
+            day__gte=candidates[0],
+            day__lte=candidates[-1],
+        ).values_list("day", flat=True)
+    ) & set(candidates)
+    if not months:
+        return [], runs
+    in_months = {m + n * coverage.DAY for m in months for n in range(_month_end(m).day)}
+    days = {
+        first + n * coverage.DAY for first, last in runs for n in range((last - first).days + 1)
+    }
+    return sorted(months), tuple(coverage.runs(days - in_months))
+
+
+def _day_in(months: list[date]) -> Q:
+    """Month cells of the given months (runs of consecutive months as one range)."""
+    ranges: list[tuple[date, date]] = []
+    for month in months:
+        if ranges and _month_end(ranges[-1][1]) + coverage.DAY == month:
+            ranges[-1] = (ranges[-1][0], month)
+        else:
+            ranges.append((month, month))
+    found = Q(day__gte=ranges[0][0], day__lte=ranges[0][1])
+    for first, last in ranges[1:]:
+        found |= Q(day__gte=first, day__lte=last)
+    return found
+
+
 def _per_person(rows: QuerySet[Any], template: str) -> list[tuple[Any, ...]]:
+    """Run ``template`` over ``rows``. On PostgreSQL in a transaction of its own settings:
+    ``work_mem`` :data:`WORK_MEM`, so that grouping a year's people (hundreds of thousands
+    at 1M cases) hashes in memory instead of spilling batches to disk at the default 4 MB,
+    and no JIT (compiling the plan costs more than this short query saves)."""
     sql, params = rows.query.get_compiler(using=rows.db).as_sql()
-    with connections[rows.db].cursor() as cursor:
+    connection = connections[rows.db]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(template.format(rows=sql), params)
+            return list(cursor.fetchall())
+    with transaction.atomic(using=rows.db, savepoint=False), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(template.format(rows=sql), params)
         return list(cursor.fetchall())
 
