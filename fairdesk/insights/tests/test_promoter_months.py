@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseStatus, Message
 from fairdesk.contacts.merge import merge_contacts
-from fairdesk.contacts.models import Contact
+from fairdesk.contacts.models import Contact, ContactIdentity
 from fairdesk.insights.models import PromoterCell, PromoterMonthCell, RollupDay
 from fairdesk.insights.queries.promoters import (
     DETRACTS,
@@ -29,12 +29,13 @@ from fairdesk.insights.queries.promoters import (
     sps_messages,
 )
 from fairdesk.insights.rollups import month_end, refresh
-from fairdesk.insights.tests.rows import case, identity, message
+from fairdesk.insights.tests.rows import case, message
 from fairdesk.insights.tests.test_promoter_rollup import (
     _supervisor,
     live_converted_messages,
     live_score,
 )
+from fairdesk.insights.tests.test_promoter_rollup import seed as seed_people
 from fairdesk.workspaces.models import Workspace
 
 NOW = timezone.now()
@@ -62,46 +63,12 @@ PERIODS = [
 ]
 
 
-def at(rng: random.Random) -> datetime:
-    return T0 + timedelta(minutes=rng.randrange(DAYS * 24 * 60))
-
-
 def seed(workspace: Workspace, rng: random.Random, people: int) -> None:
-    for n in range(people):
-        author = identity(workspace, f"@{workspace.slug}{n}")
-        who = [author]
-        if rng.random() < 0.2:  # the same person on a second channel
-            who.append(
-                identity(
-                    workspace, f"@{workspace.slug}{n}@m", channel="mastodon", contact=author.contact
-                )
-            )
-        for _ in range(rng.randint(1, 4)):
-            start = at(rng)
-            c = case(
-                rng.choice(who),
-                at=start,
-                stance=rng.choice(STANCES),
-                visibility=rng.choice(["public", "public", "private"]),
-                resolved_after=rng.choice([None, None, rng.uniform(-30, 3 * 24 * 60)]),
-            )
-            if c.status == CaseStatus.OPEN and rng.random() < 0.2:  # closed, no resolution
-                closed = start + timedelta(hours=rng.uniform(1, 50))
-                Case.objects.filter(pk=c.pk).update(status=CaseStatus.CLOSED, closed_at=closed)
-            for _ in range(rng.randint(0, 3)):
-                message(
-                    c,
-                    at=start + timedelta(hours=rng.uniform(0, 8 * 24)),
-                    identity=rng.choice(who),
-                    stance=rng.choice(STANCES),
-                    visibility=rng.choice(["public", "public", "private"]),
-                    is_spam=rng.random() < 0.1,
-                )
-        if rng.random() < 0.3:  # a public post on no case
-            message(None, workspace=workspace, at=at(rng), identity=author, stance=PROMOTES)
-        if n == 0:  # the first day of data is the first of the month: it is whole too
-            message(None, workspace=workspace, at=T0 + timedelta(hours=1), identity=author)
-    Case.objects.filter(workspace=workspace).update(updated_at=NOW - timedelta(hours=1))
+    """The daily rollup's test data over four whole months, and a message on the first
+    day of data (the first of a month: that month is whole too)."""
+    seed_people(workspace, rng, people, t0=T0, days=DAYS, cases_each=4, follow_up_days=8)
+    first = ContactIdentity.objects.get(workspace=workspace, handle=f"@{workspace.slug}0")
+    message(None, workspace=workspace, at=T0 + timedelta(hours=1), identity=first)
 
 
 @pytest.fixture

@@ -88,11 +88,22 @@ def live_score(workspace: Workspace, start: datetime, end: datetime) -> Promoter
     return PromoterScore(authors, promoters_, detractors, converted, sps, hours)
 
 
-def at(rng: random.Random) -> datetime:
-    return T0 + timedelta(minutes=rng.randrange(DAYS * 24 * 60))
+def at(rng: random.Random, *, t0: datetime = T0, days: int = DAYS) -> datetime:
+    return t0 + timedelta(minutes=rng.randrange(days * 24 * 60))
 
 
-def seed(workspace: Workspace, rng: random.Random, people: int) -> None:
+def seed(
+    workspace: Workspace,
+    rng: random.Random,
+    people: int,
+    *,
+    t0: datetime = T0,
+    days: int = DAYS,
+    cases_each: int = 3,
+    follow_up_days: int = 5,
+) -> None:
+    """``people`` people with 1..``cases_each`` cases from ``t0`` over ``days`` days, each
+    case with follow-ups over ``follow_up_days``, some on a second channel."""
     for n in range(people):
         author = identity(workspace, f"@{workspace.slug}{n}")
         who = [author]
@@ -102,8 +113,8 @@ def seed(workspace: Workspace, rng: random.Random, people: int) -> None:
                     workspace, f"@{workspace.slug}{n}@m", channel="mastodon", contact=author.contact
                 )
             )
-        for _ in range(rng.randint(1, 3)):
-            start = at(rng)
+        for _ in range(rng.randint(1, cases_each)):
+            start = at(rng, t0=t0, days=days)
             c = case(
                 rng.choice(who),
                 at=start,
@@ -117,14 +128,20 @@ def seed(workspace: Workspace, rng: random.Random, people: int) -> None:
             for _ in range(rng.randint(0, 3)):
                 message(
                     c,
-                    at=start + timedelta(hours=rng.uniform(0, 5 * 24)),
+                    at=start + timedelta(hours=rng.uniform(0, follow_up_days * 24)),
                     identity=rng.choice(who),
                     stance=rng.choice(STANCES),
                     visibility=rng.choice(["public", "public", "private"]),
                     is_spam=rng.random() < 0.1,
                 )
         if rng.random() < 0.3:  # a public post on no case
-            message(None, workspace=workspace, at=at(rng), identity=author, stance=PROMOTES)
+            message(
+                None,
+                workspace=workspace,
+                at=at(rng, t0=t0, days=days),
+                identity=author,
+                stance=PROMOTES,
+            )
     # Written long before the refresh: a refresh looks again only at what changed since.
     Case.objects.filter(workspace=workspace).update(updated_at=NOW - timedelta(hours=1))
 
