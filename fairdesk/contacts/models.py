@@ -38,6 +38,16 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return self.display_name or f"contact {self.pk}"
 
+    def newest_identities(self) -> dict[str, "ContactIdentity"]:
+        """The most recently updated identity on each channel (ties: the newest row).
+        Reads ``identities.all()``, so a page that prefetched them reads nothing."""
+        newest: dict[str, ContactIdentity] = {}
+        for identity in self.identities.all():
+            best = newest.get(identity.channel)
+            if best is None or (identity.updated_at, identity.pk) > (best.updated_at, best.pk):
+                newest[identity.channel] = identity
+        return newest
+
 
 class ContactIdentity(models.Model):
     """An account on one channel. ``follower_count`` is kept for display only."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fairdesk.cases.models import Case, Visibility
+from fairdesk.connectors.queries import accounts_of
 from fairdesk.followthrough.quality import check_callback_answer
 from fairdesk.replies.limits import Limit, final_text, reply_limit
 from fairdesk.replies.services import (
@@ -17,6 +18,7 @@ from fairdesk.replies.services import (
     PRIVATE_ONLY,
     REPLY_VISIBILITIES,
     answer_channel,
+    answer_channels,
     private_channels,
 )
 from fairdesk.triage import check_tone
@@ -69,23 +71,33 @@ def preview_reply(*, case: Case, agent: Agent, text: str, visibility: str, chann
 def reply_target(*, case: Case, visibility: str, channel: str = "") -> tuple[str, str]:
     """(channel, visibility) a reply goes out with, as ``submit_reply`` decides them."""
     target, _ = answer_channel(case=case, visibility=visibility, channel=channel)
+    return _sent_as(target, visibility)
+
+
+def _sent_as(target: str, visibility: str) -> tuple[str, str]:
     return target, (Visibility.PRIVATE if target in PRIVATE_ONLY else visibility)
 
 
 def composer_limits(case: Case) -> dict[str, Any]:
     """The limit of every choice the reply box offers, for the live counter: the public
     reply, the private default and each private channel (key ``private:<channel>``)."""
+    public, private = answer_channels(
+        case=case, asked=[(Visibility.PUBLIC, ""), (Visibility.PRIVATE, "")]
+    )
     choices = {
-        "public": reply_target(case=case, visibility=Visibility.PUBLIC),
-        "private": reply_target(case=case, visibility=Visibility.PRIVATE),
+        "public": _sent_as(public[0], Visibility.PUBLIC),
+        "private": _sent_as(private[0], Visibility.PRIVATE),
     }
     for name, _ in private_channels(case):  # a chosen private channel is where it goes
         choices[f"private:{name}"] = (name, Visibility.PRIVATE)
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    accounts = accounts_of(case.workspace_id)  # one read for every channel offered
     targets: dict[str, dict[str, Any]] = {}
     for key, target in choices.items():
         if target not in found:
-            limit = reply_limit(case=case, channel=target[0], visibility=target[1])
+            limit = reply_limit(
+                case=case, channel=target[0], visibility=target[1], accounts=accounts
+            )
             found[target] = {"channel": target[0], **limit.for_browser()}
         targets[key] = found[target]
     return targets

@@ -23,7 +23,7 @@ The composer shows the same limits with a live counter (``cases/static/cases/
 composer.js``, approximate); this module is the authority.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from fairdesk.connectors.mastodon.connector import (
     addressed,
     countable_length,
 )
+from fairdesk.connectors.models import Channel
 from fairdesk.connectors.queries import sending_account
 from fairdesk.connectors.x.connector import (
     MAX_DM_LENGTH,
@@ -189,10 +190,13 @@ def _meta_or_unlimited(channel: str, *, private: bool) -> Limit:
     return Limit(None, "characters", len, "an e-mail")
 
 
-def reply_limit(*, case: Case, channel: str, visibility: str) -> Limit:
+def reply_limit(
+    *, case: Case, channel: str, visibility: str, accounts: Sequence[Channel] | None = None
+) -> Limit:
     """The limit of a reply on this case going out on ``channel``: the sending account's
-    configuration and, on Mastodon, the customer's handle the connector will mention."""
-    account = sending_account(workspace_id=case.workspace_id, channel=channel)
+    configuration and, on Mastodon, the customer's handle the connector will mention.
+    ``accounts``: the workspace's connected accounts, when read already for several limits."""
+    account = sending_account(workspace_id=case.workspace_id, channel=channel, accounts=accounts)
     handle = _customer_handle(case, channel) if channel == "mastodon" else ""
     return limit_for(
         channel, visibility, account.config if account else None, recipient_handle=handle
@@ -220,10 +224,5 @@ def _customer_handle(case: Case, channel: str) -> str:
     )
     if latest is not None:
         return latest
-    return (
-        case.contact.identities.filter(channel=channel)
-        .order_by("-updated_at", "-id")
-        .values_list("handle", flat=True)
-        .first()
-        or ""
-    )
+    identity = case.contact.newest_identities().get(channel)
+    return identity.handle if identity is not None else ""

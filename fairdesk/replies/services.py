@@ -337,34 +337,47 @@ def answer_channel(*, case: Case, visibility: str, channel: str = "") -> tuple[s
     on in this case starts a new thread there (nothing to answer); the case, its
     timeline and its deadlines carry on unchanged.
     """
-    inbound = Message.objects.filter(case=case, direction=Direction.INBOUND).order_by(
-        "-sent_at", "-id"
+    return answer_channels(case=case, asked=[(visibility, channel)])[0]
+
+
+def answer_channels(*, case: Case, asked: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """:func:`answer_channel` for each (visibility, channel) of ``asked``, from one read
+    of the case's inbound messages (channel, visibility and external id, newest first):
+    the case page asks for the public and the private default at once. A case's messages
+    are what its page shows anyway, and these three columns are small."""
+    inbound = list(
+        Message.objects.filter(case=case, direction=Direction.INBOUND)
+        .order_by("-sent_at", "-id")
+        .values_list("channel", "visibility", "external_id")
     )
+    return [_answer(case, inbound, visibility, channel) for visibility, channel in asked]
+
+
+def _answer(
+    case: Case, inbound: list[tuple[str, str, str | None]], visibility: str, channel: str
+) -> tuple[str, str]:
     if not channel:
-        latest = inbound.filter(visibility=visibility).values_list("channel", flat=True).first()
+        latest = next((c for c, v, _ in inbound if v == visibility), None)
         channel = latest or case.origin_channel
     if channel in WRITTEN_BACK_BY_EMAIL and case.contact.email:
         channel = "email"  # a web form or a phone call is answered in writing by e-mail
     # The latest message on that channel of the same visibility, else of any (a private
     # reply to a public comment is a documented Meta feature; X DMs ignore it).
-    answered = inbound.filter(channel=channel).exclude(external_id=None)
-    in_reply_to = (
-        answered.filter(visibility=visibility).values_list("external_id", flat=True).first()
-        or answered.values_list("external_id", flat=True).first()
-        or ""
-    )
-    return channel, in_reply_to
+    answered = [(v, x) for c, v, x in inbound if c == channel and x is not None]
+    same = next((x for v, x in answered if v == visibility), None)
+    return channel, same or (answered[0][1] if answered else "") or ""
 
 
 def private_channels(case: Case) -> list[tuple[str, ContactIdentity]]:
     """The channels a private message to this case's customer can go out on: one per
-    channel where the contact has an identity and the platform has private messages."""
-    identities = ContactIdentity.objects.filter(
-        contact_id=case.contact_id, channel__in=PRIVATE_CHANNELS
-    ).order_by("channel", "-updated_at", "-id")
-    chosen: dict[str, ContactIdentity] = {}
-    for identity in identities:
-        chosen.setdefault(identity.channel, identity)
+    channel where the contact has an identity and the platform has private messages
+    (the most recently updated identity there). Reads ``case.contact.identities``, which
+    ``cases.queries.case_for`` prefetches: a case page asks several times."""
+    chosen = {
+        channel: identity
+        for channel, identity in case.contact.newest_identities().items()
+        if channel in PRIVATE_CHANNELS
+    }
     email = case.contact.email
     if "email" not in chosen and email:  # known from a web form, a portal sign-in, …
         chosen["email"] = ContactIdentity(

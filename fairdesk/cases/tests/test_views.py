@@ -388,3 +388,30 @@ def test_case_page_query_count_is_constant(
         content = agent_client.get(url).content.decode()
     assert content.count("r9 ^JC") == 1
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_case_page_reads_identities_and_reply_targets_once(
+    workspace: Workspace, agent_client: Client
+) -> None:
+    """The contact panel, the reply box's private channels, its length counter and the
+    portal panel share one read of the identities and one of the inbound messages."""
+    from fairdesk.contacts.models import ContactIdentity
+
+    case = make_case(workspace)
+    for channel in ("facebook", "email", "mastodon"):
+        ContactIdentity.objects.create(
+            workspace=workspace,
+            contact=case.contact,
+            channel=channel,
+            external_id=f"{channel}-dana",
+            handle=f"dana-{channel}",
+        )
+    add_inbound(case, case.contact.identities.get(channel="x"), text="DM", external_id="x-dm")
+    with CaptureQueriesContext(connection) as page:
+        content = agent_client.get(reverse("case", args=[case.public_id])).content.decode()
+    assert content.count("dana-mastodon") >= 2  # the contact panel and the reply box
+    sqls = [q["sql"] for q in page.captured_queries]
+    assert sum('FROM "contacts_contactidentity"' in s for s in sqls) == 1
+    # the reply box's public and private defaults: one read of the inbound messages
+    assert sum(s.startswith('SELECT "cases_message"."channel"') for s in sqls) == 1
+    assert sum('FROM "connectors_channel"' in s for s in sqls) == 1
