@@ -251,3 +251,45 @@ def test_matches_are_gathered_newest_slice_first_across_slices(
         oldest.pk,
     ]
     assert search_cases(workspace=workspace, query="descal").cases == [oldest]
+
+
+def test_paging_goes_past_the_window_of_a_common_word(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page looks at the newest matches among older cases: a window of two messages
+    still pages through all five cases, newest first, each once."""
+    from fairdesk.cases import search
+
+    made = [make_case(workspace, external_id=f"p{n}", text="order status") for n in range(5)]
+    monkeypatch.setattr(search, "TEXT_WINDOW", 2)
+    monkeypatch.setattr(search, "TEXT_SLICES", (1, 3))
+    seen, after = [], None
+    for _ in range(5):
+        page = search_cases(workspace=workspace, query="order", after=after, limit=2)
+        seen += [c.pk for c in page.cases]
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    assert seen == [c.pk for c in reversed(made)]
+
+
+@pytest.mark.parametrize("cap", [0, 1, 5])
+def test_common_names_find_the_same_cases_either_way(
+    workspace: Workspace, other_workspace: Workspace, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """Up to ``NAME_CAP`` people are looked up by id, more through subqueries: the
+    same cases, in the same order, scoped to the workspace, either way."""
+    from fairdesk.cases import search
+
+    kims = [
+        make_case(workspace, external_id=f"k{n}", name=f"Kim {n}", handle=f"@k{n}", text="hi")
+        for n in range(3)
+    ]
+    by_handle = make_case(workspace, external_id="kh", name="Lee", handle="@kimlee", text="hi")
+    make_case(workspace, external_id="o1", name="Omar", handle="@omar", text="hi")
+    make_case(other_workspace, external_id="k9", name="Kim Other", handle="@kim9", text="hi")
+    monkeypatch.setattr(search, "NAME_CAP", cap)
+    assert [c.pk for c in search_cases(workspace=workspace, query="kim").cases] == [
+        by_handle.pk,
+        *(c.pk for c in reversed(kims)),
+    ]
