@@ -85,6 +85,16 @@ class Case(models.Model):
             models.Index(fields=["workspace", "first_inbound_at"], name="case_period_idx"),
             # Insights rollups: which cases changed since the last refresh (insights/rollups.py).
             models.Index(fields=["workspace", "updated_at"], name="case_changed_idx"),
+            # The "unassigned" view: the queue's order among cases nobody holds. Without
+            # it PostgreSQL underestimates how many open cases are unassigned (the two
+            # go together) and sorts all of them (8,000 at 1M cases: 50 ms a page).
+            models.Index(
+                fields=["workspace", "escalation_at", "id"],
+                name="case_unassigned_idx",
+                condition=Q(
+                    status__in=["new", "open", "pending_internal"], assignee__isnull=True
+                ),
+            ),
             # The "waiting on customer" view: outside the queue index, same order.
             models.Index(
                 fields=["workspace", "escalation_at", "id"],
