@@ -31,7 +31,9 @@ causes) and the ``REPEAT_DAYS`` after it (a later case of the same contact may h
 a repeat, or stopped being one); the days of its customer messages (crickets, and the
 Social Promoter Score: a new message, a message moved by a merge or split, a stance, a
 resolution or reopening all show as a change of the message's case; read once for both);
-the days of its CSAT answer (CSAT), as does any answer given since the refresh. The
+the days of its CSAT answer (CSAT), as does any answer given since the refresh; the
+days of its kudos (praise: a reply written, failed or withdrawn since changes which of
+them are answered, and is itself a change of the case). The
 promoter cells count people (contacts): a contact merge or its undo moves identities
 from one contact to the other, so the days of every customer message of both contacts
 go stale too (their ``ContactEvent`` rows since ``changed_since``, by the
@@ -263,6 +265,9 @@ def _stale_days(workspace: Workspace, figure: str, state: RollupState) -> set[da
             merged = merged_contact_ids(workspace, state)
             days = days | _days_of_cases(messages, "identity__contact_id", merged, "sent_at")
         return days
+    if figure == Figure.PRAISE:  # a kudos is answered by a later reply on its case
+        events = CaseEvent.objects.filter(workspace=workspace, type=CaseEvent.Type.PRAISE_FORWARDED)
+        return _days_of_cases(events, "case_id", ids, "at")
     answers = CsatResponse.objects.filter(workspace=workspace)
     days = _days_of_cases(answers, "case_id", ids, "created_at")
     return days | _days(answers.filter(created_at__gte=state.changed_since), "created_at")

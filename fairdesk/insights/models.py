@@ -103,6 +103,7 @@ class RollupDay(models.Model):
         # A calendar month of promoter cells summed per person (``PromoterMonthCell``);
         # ``day`` is the month's first day.
         PROMOTER_MONTHS = "promoter_months"
+        PRAISE = "praise"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     figure = models.CharField(max_length=20, choices=Figure.choices)
@@ -216,6 +217,23 @@ class CsatCell(Cell):
 
     class Meta(Cell.Meta):
         indexes = [models.Index(fields=["workspace", "day"], name="csat_cell_idx")]
+
+
+class PraiseCell(Cell):
+    """Kudos (``praise_forwarded`` events) of the day, per (employee, manager) as the
+    events recorded them: how many, how many answered, and the names they carried (the
+    greatest, as the live query picks one). Both keys may be missing (NULL)."""
+
+    # NULL, not "": an event without the key is its own group, apart from an empty key.
+    employee_key = models.TextField(null=True)  # noqa: DJ001
+    employee_name = models.TextField(null=True)  # noqa: DJ001
+    manager_key = models.TextField(null=True)  # noqa: DJ001
+    manager_name = models.TextField(null=True)  # noqa: DJ001
+    kudos = models.PositiveIntegerField()
+    answered = models.PositiveIntegerField()
+
+    class Meta(Cell.Meta):
+        indexes = [models.Index(fields=["workspace", "day"], name="praise_cell_idx")]
 
 
 class RootCauseCell(Cell):

@@ -45,6 +45,7 @@ from fairdesk.insights.models import (
     CricketCell,
     CsatCell,
     ParityCell,
+    PraiseCell,
     PromoterCell,
     PromoterMonthCell,
     RollupDay,
@@ -56,6 +57,7 @@ from fairdesk.insights.queries import (
     crickets,
     csat,
     parity,
+    praise,
     promoters,
     root_causes,
     service_levels,
@@ -161,6 +163,22 @@ def _promoter_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) ->
     ]
 
 
+def _praise_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
+    return [
+        PraiseCell(
+            workspace=ws,
+            day=row["day"],
+            employee_key=row["employee_key"],
+            employee_name=row["e_name"],
+            manager_key=row["manager_key"],
+            manager_name=row["m_name"],
+            kudos=row["kudos"],
+            answered=row["answered_count"],
+        )
+        for row in praise.day_rows(ws, within)
+    ]
+
+
 def _first_case(ws: Workspace) -> datetime | None:
     cases = Case.objects.filter(workspace=ws).exclude(status=CaseStatus.MERGED)
     first: datetime | None = cases.aggregate(at=Min("first_inbound_at"))["at"]
@@ -177,6 +195,12 @@ def _first_answer(ws: Workspace) -> datetime | None:
     first: datetime | None = CsatResponse.objects.filter(workspace=ws).aggregate(
         at=Min("created_at")
     )["at"]
+    return first
+
+
+def _first_kudos(ws: Workspace) -> datetime | None:
+    events = CaseEvent.objects.filter(workspace=ws, type=CaseEvent.Type.PRAISE_FORWARDED)
+    first: datetime | None = events.aggregate(at=Min("at"))["at"]
     return first
 
 
@@ -202,6 +226,7 @@ SPECS = (
     _Spec(Figure.CSAT, CsatCell, "created_at", _first_answer, _csat_cells),
     _Spec(Figure.ROOT_CAUSES, RootCauseCell, "first_inbound_at", _first_case, _root_cause_cells),
     _Spec(Figure.PROMOTERS, PromoterCell, "sent_at", _first_message, _promoter_cells),
+    _Spec(Figure.PRAISE, PraiseCell, "at", _first_kudos, _praise_cells),
 )
 
 

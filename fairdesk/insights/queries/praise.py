@@ -10,22 +10,32 @@ An employee's team is their manager's team (the staff directory has managers, no
 teams): the by-team table groups kudos by the manager recorded on the event, and praise
 of someone without a manager is its own "no manager" row.
 
-Indexes: the events of the period are read through ``caseevent_praise_idx`` (workspace_id,
-at) partial on the praise type, so other events are never read; the praised message and
-the reply check go through ``message_timeline_idx`` (case_id, sent_at).
+Whole UTC days that ``fairdesk insights rollup`` summed are read from ``PraiseCell``
+(index ``praise_cell_idx`` (workspace_id, day)): per day, employee and manager, the kudos,
+the answered ones and the names. A reply written later changes its case, which makes the
+days of that case's kudos stale until the next refresh (``coverage.stale_days``), so the
+answered count is exact either way. The rest of the period is read live: its events
+through ``caseevent_praise_idx`` (workspace_id, at) partial on the praise type, so other
+events are never read; the praised message and the reply check go through
+``message_timeline_idx`` (case_id, sent_at). Both parts go into one query, grouped by
+employee and by manager in SQL (so a name is picked as the live query alone picks it).
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db import connections
+from django.db.models import Case as SqlCase
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields.json import KT
-from django.db.models.functions import Left
+from django.db.models.functions import Left, TruncDate
 
 from fairdesk.cases.models import Case, CaseEvent, Direction, Message
+from fairdesk.insights import coverage
+from fairdesk.insights.models import PraiseCell, RollupDay
 from fairdesk.insights.queries.expressions import replied
 from fairdesk.workspaces.models import Workspace
 
@@ -63,12 +73,9 @@ class PraiseReport:
         return (("By employee", self.by_employee), ("By manager's team", self.by_team))
 
 
-def _events(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[CaseEvent]:
+def _all_events(workspace: Workspace) -> QuerySet[CaseEvent]:
     return CaseEvent.objects.filter(
-        workspace=workspace,
-        type=CaseEvent.Type.PRAISE_FORWARDED,
-        at__gte=start,
-        at__lt=end,
+        workspace=workspace, type=CaseEvent.Type.PRAISE_FORWARDED
     ).annotate(
         answered=replied(since="at"),
         employee_key=KT("params__employee_id"),
@@ -78,11 +85,20 @@ def _events(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[Ca
     )
 
 
-def _counts(events: QuerySet[CaseEvent], key: str, name: str) -> list[dict[str, Any]]:
-    return list(
-        events.values(key)
+def _events(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[CaseEvent]:
+    return _all_events(workspace).filter(at__gte=start, at__lt=end)
+
+
+def day_rows(workspace: Workspace, within: Q, **_: Any) -> Any:
+    """The kudos ``within``, per (day, employee, manager): the cells' values."""
+    return (
+        _all_events(workspace)
+        .filter(within)
+        .annotate(day=TruncDate("at", tzinfo=UTC))
+        .values("day", "employee_key", "manager_key")
         .annotate(
-            name=Max(name),
+            e_name=Max("employee_name"),
+            m_name=Max("manager_name"),
             kudos=Count("id"),
             answered_count=Count("id", filter=Q(answered=True)),
         )
@@ -90,17 +106,74 @@ def _counts(events: QuerySet[CaseEvent], key: str, name: str) -> list[dict[str, 
     )
 
 
-def _sorted(rows: list[dict[str, Any]], missing: str) -> tuple[KudosCount, ...]:
-    counts = [KudosCount(r["name"] or missing, r["kudos"], r["answered_count"]) for r in rows]
+_COLUMNS = ("employee_key", "employee_name", "manager_key", "manager_name", "kudos", "answered")
+
+# Per employee (kind 0) and per manager (kind 1) over the cells and the live events.
+_COUNTS_SQL = """
+WITH kudos_rows AS ({rows})
+SELECT 0, k_employee_key, MAX(k_employee_name), SUM(k_kudos), SUM(k_answered)
+FROM kudos_rows GROUP BY k_employee_key
+UNION ALL
+SELECT 1, k_manager_key, MAX(k_manager_name), SUM(k_kudos), SUM(k_answered)
+FROM kudos_rows GROUP BY k_manager_key
+"""
+
+
+def _live_part(workspace: Workspace, live: Q) -> QuerySet[Any]:
+    return (
+        _all_events(workspace)
+        .filter(live)
+        .annotate(
+            k_employee_key=F("employee_key"),
+            k_employee_name=F("employee_name"),
+            k_manager_key=F("manager_key"),
+            k_manager_name=F("manager_name"),
+            k_kudos=Value(1),
+            k_answered=SqlCase(When(answered=True, then=Value(1)), default=Value(0)),
+        )
+        .values(*(f"k_{c}" for c in _COLUMNS))
+        .order_by()
+    )
+
+
+def _cells_part(workspace: Workspace, cells: Q) -> QuerySet[Any]:
+    return (
+        PraiseCell.objects.filter(workspace=workspace)
+        .filter(cells)
+        .annotate(**{f"k_{c}": F(c) for c in _COLUMNS})
+        .values(*(f"k_{c}" for c in _COLUMNS))
+        .order_by()
+    )
+
+
+def _sorted(rows: list[tuple[Any, ...]], missing: str) -> tuple[KudosCount, ...]:
+    counts = [
+        KudosCount(name or missing, int(kudos), int(answered)) for name, kudos, answered in rows
+    ]
     return tuple(sorted(counts, key=lambda c: (-c.kudos, c.name)))
 
 
 def praise(workspace: Workspace, start: datetime, end: datetime) -> PraiseReport:
-    """Kudos and answered kudos per employee and per manager's team: two queries."""
-    events = _events(workspace, start, end)
+    """Kudos and answered kudos per employee and per manager's team: the split, then one
+    query over the rolled-up cells and the live events."""
+    split = coverage.split(workspace, RollupDay.Figure.PRAISE, start, end)
+    parts = []
+    cells = split.cells()
+    if cells is not None:
+        parts.append(_cells_part(workspace, cells))
+    live = split.live_rows("at")
+    if live is not None:
+        parts.append(_live_part(workspace, live))
+    if not parts:
+        return PraiseReport(by_employee=(), by_team=())
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(_COUNTS_SQL.format(rows=sql), params)
+        found = cursor.fetchall()
     return PraiseReport(
-        by_employee=_sorted(_counts(events, "employee_key", "employee_name"), "unknown"),
-        by_team=_sorted(_counts(events, "manager_key", "manager_name"), NO_MANAGER),
+        by_employee=_sorted([r[2:] for r in found if r[0] == 0], "unknown"),
+        by_team=_sorted([r[2:] for r in found if r[0] == 1], NO_MANAGER),
     )
 
 
