@@ -14,10 +14,17 @@ View = Callable[..., HttpResponse]
 
 
 def current_agent(request: HttpRequest) -> Agent:
-    """The signed-in agent; a user without one (e.g. a bare admin account) is refused."""
-    agent = getattr(request.user, "agent", None)
-    if not isinstance(agent, Agent):
+    """The signed-in agent; a user without one (e.g. a bare admin account) is refused.
+    Read with its workspace, which every page scopes to: one query, not two."""
+    user = request.user
+    agent = (
+        Agent.objects.select_related("workspace").filter(user_id=user.pk).first()
+        if user.is_authenticated
+        else None
+    )
+    if agent is None:
         raise PermissionDenied("This account is not an agent of any workspace.")
+    user.agent = agent  # type: ignore[union-attr]  # what request.user.agent reads
     return agent
 
 

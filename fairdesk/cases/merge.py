@@ -603,17 +603,17 @@ UNDOABLE_SHOWN = 10
 
 
 def undoable_events(case: Case) -> list[CaseEvent]:
-    """Merges and splits recorded on this case and not yet undone, newest first (two
-    queries). Whether undo is still exact is decided when it is asked for."""
-    done = {
-        params.get("undoes")
-        for params in CaseEvent.objects.filter(
-            case=case, type__in=list(UNDO_TYPES.values())
-        ).values_list("params", flat=True)
-    }
-    events = CaseEvent.objects.filter(case=case, type__in=list(UNDO_TYPES)).order_by("-at", "-id")
+    """Merges and splits recorded on this case and not yet undone, newest first (one
+    query: a case's merges, splits and their undos are few). Whether undo is still
+    exact is decided when it is asked for."""
+    recorded = list(
+        CaseEvent.objects.filter(case=case, type__in=[*UNDO_TYPES, *UNDO_TYPES.values()]).order_by(
+            "-at", "-id"
+        )
+    )
+    done = {e.params.get("undoes") for e in recorded if e.type not in UNDO_TYPES}
     found = []
-    for event in events[: UNDOABLE_SHOWN * 2]:
+    for event in [e for e in recorded if e.type in UNDO_TYPES][: UNDOABLE_SHOWN * 2]:
         target_side = event.params.get("event", event.pk)
         if event.pk in done or target_side in done:
             continue

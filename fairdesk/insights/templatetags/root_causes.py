@@ -16,11 +16,17 @@ SPARK_HEIGHT = 20
 
 
 def _active(case: Case) -> list[RootCause]:
-    return list(
-        RootCause.objects.filter(workspace_id=case.workspace_id, active=True)
-        .select_related("owner")
-        .order_by("name", "id")
-    )
+    """The workspace's active causes, read once per case object: the case page shows
+    them in the tagging card and in the resolution form."""
+    causes: list[RootCause] | None = getattr(case, "_active_root_causes", None)
+    if causes is None:
+        causes = list(
+            RootCause.objects.filter(workspace_id=case.workspace_id, active=True)
+            .select_related("owner")
+            .order_by("name", "id")
+        )
+        case._active_root_causes = causes  # type: ignore[attr-defined]
+    return causes
 
 
 @register.inclusion_tag("insights/_case_root_cause.html", takes_context=True)

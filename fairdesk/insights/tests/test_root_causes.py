@@ -370,8 +370,9 @@ def test_the_page_runs_the_same_queries_whatever_the_data(
         )
     with CaptureQueriesContext(connection) as full:
         agent_client.get("/insights/root-causes/", PERIOD)
-    # session, user, agent, workspace, rollup state, counts, clusters sample, catalogue
-    assert len(empty.captured_queries) == len(full.captured_queries) == 8
+    # session, user, agent with its workspace, rollup state, counts, clusters sample,
+    # catalogue
+    assert len(empty.captured_queries) == len(full.captured_queries) == 7
 
 
 def test_the_overview_links_the_page(agent_client: Client) -> None:
