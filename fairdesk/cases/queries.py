@@ -165,24 +165,51 @@ class TimelineEntry:
 
 def timeline(case: Case) -> list[TimelineEntry]:
     """Every message on every channel and every case event, in time order."""
-    messages = list(
-        Message.objects.filter(case=case).select_related(
-            "identity", "agent", "outbox", "outbox__approved_by"
+    return latest_timeline(case, latest=None).entries
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTimeline:
+    entries: list[TimelineEntry]  # the latest entries, in time order
+    earlier: int  # entries before them, not loaded
+    triage: "TriageSummary"  # over every customer message of the case
+
+
+def latest_timeline(case: Case, *, latest: int | None) -> CaseTimeline:
+    """The case's latest ``latest`` timeline entries (all for None), how many came
+    before, and the triage summary of all its customer messages. Every message is read
+    as a few plain columns (its place in time and its triage); only the messages shown
+    are loaded whole, with their author, agent and outbox: a 300-message thread builds
+    100 of them, not 300 (three queries whatever the length)."""
+    rows = list(
+        Message.objects.filter(case=case).values_list(
+            "id", "sent_at", "direction", "sentiment", "triage", "is_spam"
         )
     )
-    events = CaseEvent.objects.filter(case=case).select_related("actor")
-    files = attachments_of(case, messages)
+    events = list(CaseEvent.objects.filter(case=case).select_related("actor"))
+    order = sorted([(at, 0, pk) for pk, at, *_ in rows] + [(e.at, 1, e.pk) for e in events])
+    shown = order if latest is None else order[max(len(order) - latest, 0) :]
+    messages = Message.objects.filter(case=case).select_related(
+        "identity", "agent", "outbox", "outbox__approved_by"
+    )
+    if latest is not None:
+        messages = messages.filter(id__in=[pk for _, kind, pk in shown if kind == 0])
+    files = attachments_of(case, list(messages))
+    by_id = {m.pk: m for m in messages}
+    kept = {pk for _, kind, pk in shown if kind == 1}
     entries = [
         TimelineEntry(
             at=m.sent_at, message=m, attachments=files.get((m.channel, m.external_id or ""), ())
         )
-        for m in messages
+        for m in by_id.values()
     ]
     for event in events:
-        title, details = describe_event(event)
-        entries.append(TimelineEntry(at=event.at, event=event, title=title, details=details))
+        if event.pk in kept:
+            title, details = describe_event(event)
+            entries.append(TimelineEntry(at=event.at, event=event, title=title, details=details))
     entries.sort(key=lambda e: (e.at, 0 if e.message else 1, (e.message or e.event).pk))  # type: ignore[union-attr]
-    return entries
+    inbound = [(r[3], r[4], r[5]) for r in rows if r[2] == Direction.INBOUND]
+    return CaseTimeline(entries, len(order) - len(shown), _summary(inbound))
 
 
 def attachments_of(
@@ -216,20 +243,28 @@ class TriageSummary:
 
 def triage_summary(entries: list[TimelineEntry]) -> TriageSummary:
     """What triage found across the customer's messages on this case."""
+    return _summary(
+        [
+            (e.message.sentiment, e.message.triage, e.message.is_spam)
+            for e in entries
+            if e.message is not None and e.message.direction == Direction.INBOUND
+        ]
+    )
+
+
+def _summary(inbound: list[tuple[str, Any, bool]]) -> TriageSummary:
+    """The summary of customer messages given as (sentiment, triage, is_spam)."""
     sentiments: Counter[str] = Counter()
     signals: dict[str, None] = {}
     summary = TriageSummary()
-    for entry in entries:
-        message = entry.message
-        if message is None or message.direction != Direction.INBOUND:
-            continue
+    for sentiment, triage, is_spam in inbound:
         summary.inbound += 1
-        if message.sentiment:
-            sentiments[message.sentiment] += 1
-        for signal in message.triage.get("signals", []) if isinstance(message.triage, dict) else []:
+        if sentiment:
+            sentiments[sentiment] += 1
+        for signal in triage.get("signals", []) if isinstance(triage, dict) else []:
             signals[str(signal)] = None
-        summary.praise += bool(isinstance(message.triage, dict) and message.triage.get("praise"))
-        summary.spam += message.is_spam
+        summary.praise += bool(isinstance(triage, dict) and triage.get("praise"))
+        summary.spam += is_spam
     summary.sentiments = dict(sentiments)
     summary.signals = list(signals)
     return summary

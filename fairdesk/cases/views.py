@@ -29,9 +29,8 @@ from fairdesk.cases.queries import (
     describe_due,
     held_replies,
     identities_of,
+    latest_timeline,
     queue_page,
-    timeline,
-    triage_summary,
 )
 from fairdesk.cases.search import SearchInvalid, search_cases
 from fairdesk.replies.models import OutboxMessage
@@ -420,16 +419,15 @@ def _case_context(
 ) -> dict[str, Any]:
     """The timeline shows the latest ``TIMELINE_LATEST`` entries unless ``whole``; the
     earlier ones are one link away, and the triage summary counts them all."""
-    entries = timeline(case)
-    shown = entries if whole else entries[-TIMELINE_LATEST:]
+    found = latest_timeline(case, latest=None if whole else TIMELINE_LATEST)
     return {
         "case": case,
         "agent": agent,
-        "entries": shown,
-        "timeline_items": timeline_html(shown),
-        "earlier": len(entries) - len(shown),
+        "entries": found.entries,
+        "timeline_items": timeline_html(found.entries),
+        "earlier": found.earlier,
         "whole": whole,
-        "triage": triage_summary(entries),
+        "triage": found.triage,
         "held": list(held_replies(case)) if agent.can_override_tone else [],
         "form": form,
         "blocked": blocked,

@@ -415,3 +415,33 @@ def test_case_page_reads_identities_and_reply_targets_once(
     # the reply box's public and private defaults: one read of the inbound messages
     assert sum(s.startswith('SELECT "cases_message"."channel"') for s in sqls) == 1
     assert sum('FROM "connectors_channel"' in s for s in sqls) == 1
+
+
+@pytest.mark.parametrize("latest", [0, 1, 3, 7, 50])
+def test_the_latest_timeline_is_the_tail_of_the_whole_one(
+    workspace: Workspace, agent: Agent, latest: int
+) -> None:
+    """Only the shown messages are loaded whole: the same entries, the same count of
+    earlier ones and the same triage summary as the whole timeline gives."""
+    from fairdesk.cases.queries import latest_timeline, timeline, triage_summary
+    from fairdesk.replies.services import submit_reply
+
+    case = make_case(workspace)
+    identity = case.contact.identities.get()
+    for n in range(4):
+        add_inbound(case, identity, text=f"again {n}", external_id=f"t-{n}")
+        submit_reply(
+            case=case, agent=agent, text=f"r{n}", visibility="public", idempotency_key=f"{n}"
+        )
+    Message.objects.filter(case=case, external_id="t-1").update(
+        sentiment="negative", triage={"signals": ["outage"], "praise": True}
+    )
+    whole = timeline(case)
+    found = latest_timeline(case, latest=latest)
+    tail = whole[len(whole) - latest :] if latest else []
+    assert [(e.at, e.message and e.message.pk, e.event and e.event.pk) for e in found.entries] == [
+        (e.at, e.message and e.message.pk, e.event and e.event.pk) for e in tail
+    ]
+    assert found.earlier == len(whole) - len(tail)
+    assert found.triage == triage_summary(whole)
+    assert "outage" in found.triage.signals and found.triage.praise == 1
