@@ -8,6 +8,7 @@ as a ``CASE`` over (severity, entitlement): no per-row Python.
 
 from typing import Any
 
+from django.db import connections
 from django.db.models import Case as SqlCase
 from django.db.models import (
     Exists,
@@ -16,6 +17,7 @@ from django.db.models import (
     Func,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Value,
     When,
@@ -119,3 +121,17 @@ def replied(*, case: str = "case", since: str = "sent_at") -> Exists:
         .exclude(delivery_status__in=NOT_DELIVERED)
         .exclude(visibility=Visibility.INTERNAL)
     )
+
+
+def union_all(parts: list[QuerySet[Any]]) -> QuerySet[Any]:
+    """The parts (cells of rolled-up days, live rows) as one ``UNION ALL``."""
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+
+
+def run_over(rows: QuerySet[Any], template: str) -> list[tuple[Any, ...]]:
+    """Run the SQL ``template`` with ``rows`` (a query) in place of ``{rows}``: grouping
+    over a ``UNION ALL``, which the ORM does not write."""
+    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(template.format(rows=sql), params)
+        return list(cursor.fetchall())

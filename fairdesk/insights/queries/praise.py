@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connections
 from django.db.models import Case as SqlCase
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields.json import KT
@@ -36,7 +35,7 @@ from django.db.models.functions import Left, TruncDate
 from fairdesk.cases.models import Case, CaseEvent, Direction, Message
 from fairdesk.insights import coverage
 from fairdesk.insights.models import PraiseCell, RollupDay
-from fairdesk.insights.queries.expressions import replied
+from fairdesk.insights.queries.expressions import replied, run_over, union_all
 from fairdesk.workspaces.models import Workspace
 
 NO_MANAGER = "no manager"
@@ -166,11 +165,7 @@ def praise(workspace: Workspace, start: datetime, end: datetime) -> PraiseReport
         parts.append(_live_part(workspace, live))
     if not parts:
         return PraiseReport(by_employee=(), by_team=())
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(_COUNTS_SQL.format(rows=sql), params)
-        found = cursor.fetchall()
+    found = run_over(union_all(parts), _COUNTS_SQL)
     return PraiseReport(
         by_employee=_sorted([r[2:] for r in found if r[0] == 0], "unknown"),
         by_team=_sorted([r[2:] for r in found if r[0] == 1], NO_MANAGER),

@@ -79,7 +79,7 @@ from django.db.models.functions import Left, TruncDate
 from fairdesk.cases.models import Case, Direction, Message, Visibility
 from fairdesk.insights import coverage
 from fairdesk.insights.models import PromoterCell, PromoterMonthCell, RollupDay
-from fairdesk.insights.queries.expressions import resolved_at
+from fairdesk.insights.queries.expressions import resolved_at, run_over, union_all
 from fairdesk.workspaces.models import Workspace
 
 PROMOTES = "promotes"
@@ -287,9 +287,7 @@ def _author_rows(workspace: Workspace, start: datetime, end: datetime) -> QueryS
     live = split.live_rows("sent_at")
     if live is not None:
         parts.append(_live_part(workspace, live))
-    if not parts:
-        return None
-    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    return union_all(parts) if parts else None
 
 
 def _month_end(month: date) -> date:
@@ -352,17 +350,14 @@ def _per_person(rows: QuerySet[Any], template: str) -> list[tuple[Any, ...]]:
     ``work_mem`` :data:`WORK_MEM`, so that grouping a year's people (hundreds of thousands
     at 1M cases) hashes in memory instead of spilling batches to disk at the default 4 MB,
     and no JIT (compiling the plan costs more than this short query saves)."""
-    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
     connection = connections[rows.db]
     if connection.vendor != "postgresql":
+        return run_over(rows, template)
+    with transaction.atomic(using=rows.db, savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute(template.format(rows=sql), params)
-            return list(cursor.fetchall())
-    with transaction.atomic(using=rows.db, savepoint=False), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(template.format(rows=sql), params)
-        return list(cursor.fetchall())
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            cursor.execute("SET LOCAL jit = off")
+        return run_over(rows, template)
 
 
 def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) -> PromoterScore:
