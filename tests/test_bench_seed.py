@@ -204,10 +204,11 @@ def test_the_command_refuses_bad_sizes_clearly() -> None:
 
 
 def test_the_insights_bench_covers_every_insights_endpoint() -> None:
-    """Every GET endpoint of the insights API is measured (CSV exports and the catalogue
-    excepted), for each of the three periods."""
+    """Every GET endpoint of the insights API and every section of the overview is
+    measured (CSV exports and the catalogue excepted), for each of the three periods."""
     from fairdesk.api import api
     from fairdesk.benchkit.insights import PAGES, PERIODS, urls
+    from fairdesk.insights.views import SECTIONS
 
     schema = api.get_openapi_schema()
     endpoints = {
@@ -220,6 +221,8 @@ def test_the_insights_bench_covers_every_insights_endpoint() -> None:
     for endpoint in endpoints - skipped:
         pattern = endpoint.replace("{kind}", "converted")
         assert pattern in measured, endpoint
+    for name, _ in SECTIONS:  # each section the overview loads on its own
+        assert f"/insights/section/{name}/" in measured, name
     assert len(urls(UNTIL)) == len(PERIODS) * len(PAGES)
 
 

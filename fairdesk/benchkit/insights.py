@@ -20,11 +20,19 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from fairdesk.benchkit import http_load
+from fairdesk.insights.views import SECTIONS
 from fairdesk.workspaces.models import Agent, Workspace
 
 TARGET_P95_MS = 300.0
 PAGES = (
     ("page overview", "/insights/?{period}"),
+    # The overview's sections, each loaded by the page as a request of its own (opened
+    # here as a page: the section with the site's layout, a little more than the page
+    # asks for).
+    *(
+        (f"page overview {name.replace('_', ' ')}", f"/insights/section/{name}/?{{period}}")
+        for name, _ in SECTIONS
+    ),
     ("page crickets", "/insights/crickets/?{period}"),
     ("page sps promoters", "/insights/sps/promoters/?{period}"),
     ("page sps detractors", "/insights/sps/detractors/?{period}"),

@@ -28,6 +28,7 @@ from fairdesk.insights.queries import (
     root_causes,
     service_levels,
 )
+from fairdesk.insights.queries.expressions import TargetsTable
 from fairdesk.insights.services import RootCauseInvalid, tag_root_cause
 from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Agent
@@ -52,32 +53,86 @@ def _render(
     return render(request, template, {**base, **context}, status=status)
 
 
-@require_GET
-@agent_required
-def overview(request: HttpRequest, *, agent: Agent) -> HttpResponse:
-    form = PeriodForm(request.GET or None)
-    if form.errors:
-        return _render(request, "insights/overview.html", form, {})
-    start, end = _period(form)
+# The overview's sections, in page order: (name, label). Each is also served alone
+# (``overview_section``): the page loads them side by side, so it shows each figure as
+# soon as it is ready rather than after the slowest of them.
+SECTIONS = (
+    ("parity", "Fairness parity"),
+    ("crickets", "Crickets"),
+    ("sps", "Social Promoter Score"),
+    ("praise", "Praise"),
+    ("service_levels", "Service levels"),
+    ("csat", "Customer satisfaction"),
+)
+
+
+def _section_figures(
+    name: str, agent: Agent, start: datetime, end: datetime, targets: TargetsTable | None = None
+) -> dict[str, Any]:
+    """What the section's partial template shows (``targets``: the SLA table, if read)."""
     workspace, now = agent.workspace, timezone.now()
-    targets = targets_table(workspace)
-    # The rollup state and stale days once, not per figure; no JIT for the live queries.
-    with coverage.one_read(), coverage.without_jit():
-        figures = {
-            "parity": parity.parity(workspace, start, end),
+    if name == "parity":
+        return {"parity": parity.parity(workspace, start, end)}
+    if name == "crickets":
+        targets = targets_table(workspace) if targets is None else targets
+        return {
             "crickets": crickets.crickets(workspace, start, end, now=now, targets=targets),
             "cricket_preview": crickets.cricket_page(
                 workspace, start, end, now=now, limit=PREVIEW, targets=targets
             ),
-            "sps": promoters.social_promoter_score(workspace, start, end),
+        }
+    if name == "sps":
+        return {"sps": promoters.social_promoter_score(workspace, start, end)}
+    if name == "praise":
+        return {
             "praise": praise.praise(workspace, start, end),
             "kudos": praise.kudos_page(workspace, start, end, limit=PREVIEW),
-            "service_levels": service_levels.service_levels(
-                workspace, start, end, now=now, targets=targets
-            ),
-            "csat": csat.csat(workspace, start, end),
         }
-    return _render(request, "insights/overview.html", form, figures)
+    if name == "service_levels":
+        targets = targets_table(workspace) if targets is None else targets
+        levels = service_levels.service_levels(workspace, start, end, now=now, targets=targets)
+        return {"service_levels": levels}
+    return {"csat": csat.csat(workspace, start, end)}
+
+
+@require_GET
+@agent_required
+def overview(request: HttpRequest, *, agent: Agent) -> HttpResponse:
+    """The sections load on their own (``?all=1``: every figure in this one response,
+    for pages read without JavaScript, printed or saved)."""
+    form = PeriodForm(request.GET or None)
+    if form.errors:
+        return _render(request, "insights/overview.html", form, {})
+    if request.GET.get("all") != "1":
+        return _render(request, "insights/overview.html", form, {"sections": SECTIONS})
+    start, end = _period(form)
+    figures: dict[str, Any] = {}
+    targets = targets_table(agent.workspace)
+    # The rollup state and stale days once, not per figure; no JIT for the live queries.
+    with coverage.one_read(), coverage.without_jit():
+        for name, _ in SECTIONS:
+            figures.update(_section_figures(name, agent, start, end, targets))
+    return _render(request, "insights/overview.html", form, {**figures, "all": True})
+
+
+@require_GET
+@agent_required
+def overview_section(request: HttpRequest, name: str, *, agent: Agent) -> HttpResponse:
+    """One section of the overview: its partial for the page that loads it, or a page of
+    its own when opened directly."""
+    if name not in dict(SECTIONS):
+        raise Http404("No such section.")
+    form = PeriodForm(request.GET or None)
+    if form.errors:
+        return _render(request, "insights/overview.html", form, {})
+    start, end = _period(form)
+    with coverage.one_read(), coverage.without_jit():
+        figures = _section_figures(name, agent, start, end)
+    template = f"insights/_{name}.html"
+    if not getattr(request, "htmx", False):
+        figures = {**figures, "section": template, "label": dict(SECTIONS)[name]}
+        template = "insights/section.html"
+    return _render(request, template, form, figures)
 
 
 def _page(form: PeriodForm) -> int:

@@ -66,7 +66,7 @@ def test_no_answers_is_no_data(workspace: Workspace, agent: Agent) -> None:
     assert report.total.responses == 0 and report.total.mean is None
     client = Client()
     client.force_login(agent.user)
-    page = client.get("/insights/").content.decode()
+    page = client.get("/insights/section/csat/", HTTP_HX_REQUEST="true").content.decode()
     assert 'id="csat"' in page and "no data" in page
 
 

@@ -15,6 +15,7 @@ from fairdesk.cases.models import Direction
 from fairdesk.insights import views
 from fairdesk.insights.queries import promoters
 from fairdesk.insights.tests.rows import case, identity, message, praise_event
+from fairdesk.insights.views import SECTIONS
 from fairdesk.workspaces.models import Agent, Team, Workspace
 from fairdesk.workspaces.services import add_employee
 
@@ -71,11 +72,49 @@ def test_insights_pages_refuse_a_user_without_an_agent(db: None, agent: Agent, p
     assert client.get(path).status_code == 403
 
 
+SECTION_NAMES = [name for name, _ in SECTIONS]
+
+
+def sections_html(client: Client, params: dict[str, str]) -> str:
+    """The overview as a browser builds it: the page, then each section it loads."""
+    page = client.get("/insights/", params).content.decode()
+    for name in SECTION_NAMES:
+        assert f'hx-get="/insights/section/{name}/' in page
+        response = client.get(f"/insights/section/{name}/", params, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert "<html" not in response.content.decode()  # the partial alone
+        page += response.content.decode()
+    return page
+
+
+def test_the_overview_sections_show_this_workspace_only_and_escape(
+    agent_client: Client, workspace: Workspace, other_workspace: Workspace
+) -> None:
+    populate(workspace, other_workspace)
+    page = sections_html(agent_client, {"days": "7"})
+    assert SCRIPT not in page
+    for shown in (f"chan{ESCAPED}", f"Team {ESCAPED}", f"Star {ESCAPED}", f"Boss {ESCAPED}"):
+        assert shown in page
+    assert f"Thanks {ESCAPED}" in page and f"Still there? {ESCAPED}" in page
+    assert "globex" not in page.lower()
+    assert "/insights/export/crickets-list.csv?days=7" in page
+    assert "/insights/sps/promoters/?days=7" in page
+    assert page.count('aria-busy="true"') == len(SECTION_NAMES)  # placeholders only
+
+
+def test_an_overview_section_opened_directly_is_a_page(agent_client: Client) -> None:
+    response = agent_client.get("/insights/section/sps/", {"days": "7"})
+    assert response.status_code == 200
+    assert "<html" in response.content.decode() and 'id="sps"' in response.content.decode()
+    assert agent_client.get("/insights/section/nope/").status_code == 404
+    assert agent_client.get("/insights/section/sps/", {"days": "x"}).status_code == 400
+
+
 def test_overview_shows_this_workspace_only_and_escapes(
     agent_client: Client, workspace: Workspace, other_workspace: Workspace
 ) -> None:
     populate(workspace, other_workspace)
-    response = agent_client.get("/insights/", {"days": "7"})
+    response = agent_client.get("/insights/", {"days": "7", "all": "1"})
     assert response.status_code == 200
     page = response.content.decode()
     assert SCRIPT not in page
@@ -99,10 +138,10 @@ def test_overview_runs_the_same_queries_whatever_the_data(
     agent_client: Client, workspace: Workspace, other_workspace: Workspace
 ) -> None:
     with CaptureQueriesContext(connection) as empty:
-        assert agent_client.get("/insights/").status_code == 200
+        assert agent_client.get("/insights/", {"all": "1"}).status_code == 200
     populate(workspace, other_workspace, copies=6)
     with CaptureQueriesContext(connection) as full:
-        assert agent_client.get("/insights/").status_code == 200
+        assert agent_client.get("/insights/", {"all": "1"}).status_code == 200
     # session, user, agent with its workspace, SLA table, rollup state (read once for every
     # figure: coverage.one_read) + 3 parity, crickets + list, SPS (its times to conversion
     # are one more query per 5,000 converted people: none here), praise by employee and by
@@ -128,8 +167,26 @@ def test_list_pages_run_the_same_queries_whatever_the_data(
     assert len(empty.captured_queries) == len(full.captured_queries)
 
 
+@pytest.mark.parametrize("name", SECTION_NAMES)
+def test_each_section_runs_the_same_queries_whatever_the_data(
+    agent_client: Client, workspace: Workspace, other_workspace: Workspace, name: str
+) -> None:
+    path = f"/insights/section/{name}/"
+    with CaptureQueriesContext(connection) as empty:
+        assert agent_client.get(path, HTTP_HX_REQUEST="true").status_code == 200
+    populate(workspace, other_workspace, copies=6)
+    with CaptureQueriesContext(connection) as full:
+        assert agent_client.get(path, HTTP_HX_REQUEST="true").status_code == 200
+    assert len(empty.captured_queries) == len(full.captured_queries)
+    with CaptureQueriesContext(connection) as shell:
+        assert agent_client.get("/insights/").status_code == 200
+    assert len(shell.captured_queries) == 3  # session, user, agent with its workspace
+
+
 def test_an_empty_period_says_no_data(agent_client: Client) -> None:
-    response = agent_client.get("/insights/", {"start": "2020-01-01", "end": "2020-01-31"})
+    response = agent_client.get(
+        "/insights/", {"start": "2020-01-01", "end": "2020-01-31", "all": "1"}
+    )
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count("no data") >= 10
