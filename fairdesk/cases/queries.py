@@ -177,39 +177,41 @@ class CaseTimeline:
 
 def latest_timeline(case: Case, *, latest: int | None) -> CaseTimeline:
     """The case's latest ``latest`` timeline entries (all for None), how many came
-    before, and the triage summary of all its customer messages. Every message is read
-    as a few plain columns (its place in time and its triage); only the messages shown
-    are loaded whole, with their author, agent and outbox: a 300-message thread builds
-    100 of them, not 300 (three queries whatever the length)."""
+    before, and the triage summary of all its customer messages. Four queries whatever
+    the length: the summary's few columns of every message (no timestamps, and of the
+    triage only its signals and praise); the newest ``latest`` messages whole, with their
+    author, agent and outbox (every shown message is among them, so a 300-message thread
+    builds 100, not 300); the events (a handful a case); and the shown messages' files."""
     rows = list(
         Message.objects.filter(case=case).values_list(
-            "id", "sent_at", "direction", "sentiment", "triage", "is_spam"
+            "direction", "sentiment", "triage__signals", "triage__praise", "is_spam"
         )
     )
     events = list(CaseEvent.objects.filter(case=case).select_related("actor"))
-    order = sorted([(at, 0, pk) for pk, at, *_ in rows] + [(e.at, 1, e.pk) for e in events])
-    shown = order if latest is None else order[max(len(order) - latest, 0) :]
     messages = Message.objects.filter(case=case).select_related(
         "identity", "agent", "outbox", "outbox__approved_by"
     )
     if latest is not None:
-        messages = messages.filter(id__in=[pk for _, kind, pk in shown if kind == 0])
-    files = attachments_of(case, list(messages))
-    by_id = {m.pk: m for m in messages}
-    kept = {pk for _, kind, pk in shown if kind == 1}
-    entries = [
-        TimelineEntry(
-            at=m.sent_at, message=m, attachments=files.get((m.channel, m.external_id or ""), ())
-        )
-        for m in by_id.values()
-    ]
-    for event in events:
-        if event.pk in kept:
-            title, details = describe_event(event)
-            entries.append(TimelineEntry(at=event.at, event=event, title=title, details=details))
-    entries.sort(key=lambda e: (e.at, 0 if e.message else 1, (e.message or e.event).pk))  # type: ignore[union-attr]
-    inbound = [(r[3], r[4], r[5]) for r in rows if r[2] == Direction.INBOUND]
-    return CaseTimeline(entries, len(order) - len(shown), _summary(inbound))
+        messages = messages.order_by("-sent_at", "-id")[:latest]
+    loaded = list(messages)
+    by_id = {m.pk: m for m in loaded}
+    order = sorted([(m.sent_at, 0, m.pk) for m in loaded] + [(e.at, 1, e.pk) for e in events])
+    shown = order if latest is None else order[max(len(order) - latest, 0) :]
+    files = attachments_of(case, [by_id[pk] for _, kind, pk in shown if kind == 0])
+    event_by_id = {e.pk: e for e in events}
+    entries = []
+    for at, kind, pk in shown:
+        if kind == 0:
+            m = by_id[pk]
+            key = (m.channel, m.external_id or "")
+            entries.append(TimelineEntry(at=at, message=m, attachments=files.get(key, ())))
+        else:
+            title, details = describe_event(event_by_id[pk])
+            entries.append(
+                TimelineEntry(at=at, event=event_by_id[pk], title=title, details=details)
+            )
+    inbound = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == Direction.INBOUND]
+    return CaseTimeline(entries, len(rows) + len(events) - len(shown), _summary(inbound))
 
 
 def attachments_of(
@@ -243,27 +245,34 @@ class TriageSummary:
 
 def triage_summary(entries: list[TimelineEntry]) -> TriageSummary:
     """What triage found across the customer's messages on this case."""
-    return _summary(
-        [
-            (e.message.sentiment, e.message.triage, e.message.is_spam)
-            for e in entries
-            if e.message is not None and e.message.direction == Direction.INBOUND
-        ]
-    )
+    found = []
+    for e in entries:
+        if e.message is not None and e.message.direction == Direction.INBOUND:
+            triage = e.message.triage if isinstance(e.message.triage, dict) else {}
+            found.append(
+                (
+                    e.message.sentiment,
+                    triage.get("signals"),
+                    triage.get("praise"),
+                    e.message.is_spam,
+                )
+            )
+    return _summary(found)
 
 
-def _summary(inbound: list[tuple[str, Any, bool]]) -> TriageSummary:
-    """The summary of customer messages given as (sentiment, triage, is_spam)."""
+def _summary(inbound: list[tuple[str, Any, Any, bool]]) -> TriageSummary:
+    """The summary of customer messages given as (sentiment, the triage's signals, its
+    praise flag, is_spam); signals that are not a list count as none."""
     sentiments: Counter[str] = Counter()
     signals: dict[str, None] = {}
     summary = TriageSummary()
-    for sentiment, triage, is_spam in inbound:
+    for sentiment, found, praise, is_spam in inbound:
         summary.inbound += 1
         if sentiment:
             sentiments[sentiment] += 1
-        for signal in triage.get("signals", []) if isinstance(triage, dict) else []:
+        for signal in found if isinstance(found, list) else ():
             signals[str(signal)] = None
-        summary.praise += bool(isinstance(triage, dict) and triage.get("praise"))
+        summary.praise += bool(praise)
         summary.spam += is_spam
     summary.sentiments = dict(sentiments)
     summary.signals = list(signals)

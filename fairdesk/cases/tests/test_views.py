@@ -436,6 +436,9 @@ def test_the_latest_timeline_is_the_tail_of_the_whole_one(
     Message.objects.filter(case=case, external_id="t-1").update(
         sentiment="negative", triage={"signals": ["outage"], "praise": True}
     )
+    # Odd triage from an old bundle or a hand edit: signals not a list, no object at all.
+    Message.objects.filter(case=case, external_id="t-2").update(triage={"signals": "fire"})
+    Message.objects.filter(case=case, external_id="t-3").update(triage=["praise"])
     whole = timeline(case)
     found = latest_timeline(case, latest=latest)
     tail = whole[len(whole) - latest :] if latest else []
@@ -445,3 +448,4 @@ def test_the_latest_timeline_is_the_tail_of_the_whole_one(
     assert found.earlier == len(whole) - len(tail)
     assert found.triage == triage_summary(whole)
     assert "outage" in found.triage.signals and found.triage.praise == 1
+    assert "fire" not in found.triage.signals and "f" not in found.triage.signals
