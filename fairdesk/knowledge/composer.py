@@ -92,11 +92,16 @@ def composer_limits(case: Case) -> dict[str, Any]:
         choices[f"private:{name}"] = (name, Visibility.PRIVATE)
     found: dict[tuple[str, str], dict[str, Any]] = {}
     accounts = accounts_of(case.workspace_id)  # one read for every channel offered
+    handles: dict[str, str] = {}  # and one of the customer's handle on each
     targets: dict[str, dict[str, Any]] = {}
     for key, target in choices.items():
         if target not in found:
             limit = reply_limit(
-                case=case, channel=target[0], visibility=target[1], accounts=accounts
+                case=case,
+                channel=target[0],
+                visibility=target[1],
+                accounts=accounts,
+                handles=handles,
             )
             found[target] = {"channel": target[0], **limit.for_browser()}
         targets[key] = found[target]

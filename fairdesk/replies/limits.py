@@ -191,13 +191,27 @@ def _meta_or_unlimited(channel: str, *, private: bool) -> Limit:
 
 
 def reply_limit(
-    *, case: Case, channel: str, visibility: str, accounts: Sequence[Channel] | None = None
+    *,
+    case: Case,
+    channel: str,
+    visibility: str,
+    accounts: Sequence[Channel] | None = None,
+    handles: dict[str, str] | None = None,
 ) -> Limit:
     """The limit of a reply on this case going out on ``channel``: the sending account's
     configuration and, on Mastodon, the customer's handle the connector will mention.
-    ``accounts``: the workspace's connected accounts, when read already for several limits."""
+    ``accounts``: the workspace's connected accounts, when read already for several limits;
+    ``handles``: a dict shared by several limits of one case, so that the customer's handle
+    on a channel is read once (a public and a direct Mastodon post mention the same one)."""
     account = sending_account(workspace_id=case.workspace_id, channel=channel, accounts=accounts)
-    handle = _customer_handle(case, channel) if channel == "mastodon" else ""
+    handle = ""
+    if channel == "mastodon":
+        if handles is None or channel not in handles:
+            handle = _customer_handle(case, channel)
+            if handles is not None:
+                handles[channel] = handle
+        else:
+            handle = handles[channel]
     return limit_for(
         channel, visibility, account.config if account else None, recipient_handle=handle
     )

@@ -449,3 +449,16 @@ def test_the_latest_timeline_is_the_tail_of_the_whole_one(
     assert found.triage == triage_summary(whole)
     assert "outage" in found.triage.signals and found.triage.praise == 1
     assert "fire" not in found.triage.signals and "f" not in found.triage.signals
+
+
+def test_a_mastodon_case_reads_the_customers_handle_once(
+    workspace: Workspace, agent_client: Client
+) -> None:
+    """The public post and the direct post both mention the customer: the reply box's
+    counters share one read of their handle, and both carry the mention."""
+    case = make_case(workspace, channel="mastodon", handle="@dana@example.social")
+    with CaptureQueriesContext(connection) as page:
+        content = agent_client.get(reverse("case", args=[case.public_id])).content.decode()
+    sqls = [q["sql"] for q in page.captured_queries]
+    assert sum('AS "identity__handle" FROM "cases_message"' in s for s in sqls) == 1
+    assert content.count("@dana@example.social") >= 3  # contact panel, two counters
