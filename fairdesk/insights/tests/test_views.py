@@ -146,10 +146,10 @@ def test_overview_runs_the_same_queries_whatever_the_data(
     # figure: coverage.one_read) + 3 parity, crickets + list, SPS (its times to conversion
     # are one more query per 5,000 converted people: none here), praise by employee and by
     # team (one query), kudos, service levels, CSAT (nothing rolled up yet); on
-    # PostgreSQL the SPS query sets its own work_mem and JIT first (two statements,
-    # promoters._per_person), and the page and parity each turn JIT off once
+    # PostgreSQL the SPS query sets its own work_mem, JIT and parallel workers first (three
+    # statements, promoters._per_person), and the page and parity each turn JIT off once
     # (coverage.without_jit).
-    expected = 15 + (4 if connection.vendor == "postgresql" else 0)
+    expected = 15 + (5 if connection.vendor == "postgresql" else 0)
     assert len(empty.captured_queries) == len(full.captured_queries) == expected
 
 
