@@ -206,12 +206,10 @@ def reply_limit(
     account = sending_account(workspace_id=case.workspace_id, channel=channel, accounts=accounts)
     handle = ""
     if channel == "mastodon":
-        if handles is None or channel not in handles:
-            handle = _customer_handle(case, channel)
-            if handles is not None:
-                handles[channel] = handle
-        else:
-            handle = handles[channel]
+        handles = {} if handles is None else handles
+        if channel not in handles:
+            handles[channel] = _customer_handle(case, channel)
+        handle = handles[channel]
     return limit_for(
         channel, visibility, account.config if account else None, recipient_handle=handle
     )
