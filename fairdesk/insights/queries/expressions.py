@@ -88,17 +88,19 @@ def target_seconds(targets: TargetsTable, kind: str, *, prefix: str = "") -> Sql
     return SqlCase(*whens, default=Value(None), output_field=FloatField())
 
 
-def first_inbound(field: str) -> Subquery:
-    """A field of the case's first customer message (index ``message_timeline_idx``)."""
+def first_inbound(field: str, *, outer: str | None = None) -> Subquery:
+    """A field of the case's first customer message (index ``message_timeline_idx``);
+    ``outer``: the case is ``OuterRef(OuterRef(outer))``, for a subquery inside another."""
+    case = OuterRef("pk") if outer is None else OuterRef(OuterRef(outer))
     return Subquery(
-        Message.objects.filter(case=OuterRef("pk"), direction=Direction.INBOUND)
+        Message.objects.filter(case=case, direction=Direction.INBOUND)
         .order_by("sent_at", "id")
         .values(field)[:1]
     )
 
 
 def follower_tier(followers: str) -> SqlCase:
-    """The reach band of the annotation ``followers``; no count (e-mail, phone) is unknown."""
+    """The reach band of the field ``followers``; no count (e-mail, phone) is unknown."""
     return SqlCase(
         When(Q(**{f"{followers}__isnull": True}), then=Value(UNKNOWN_TIER)),
         *(When(Q(**{f"{followers}__lt": limit}), then=Value(name)) for limit, name in TIER_LIMITS),

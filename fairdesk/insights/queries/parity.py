@@ -23,8 +23,9 @@ The whole UTC days of the period that ``fairdesk insights rollup`` summed are re
 live query per dimension grouped by (week, group, severity, entitlement) returning counts
 and moments, which add up (:mod:`fairdesk.insights.coverage`). Live indexes: the cases
 through ``case_period_idx`` (workspace_id, first_inbound_at); the first customer message of
-each case through ``message_timeline_idx`` (case_id, sent_at); resolutions and work orders
-through their ``case_id`` indexes.
+each case through ``message_timeline_idx`` (case_id, sent_at), and for the follower tier
+its identity by primary key (the band computed once, in that subquery); resolutions and
+work orders through their ``case_id`` indexes.
 
 Both queries' rows are read as the database returns them (``_fetch``: no Django converter
 per value, the cells' week cast to a date in SQL).
@@ -50,12 +51,14 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
 from django.db.models.functions import Cast, Coalesce, Greatest, Ln, Power, TruncDate, TruncWeek
 
 from fairdesk.cases.models import Case, CaseStatus, Visibility
+from fairdesk.contacts.models import ContactIdentity
 from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.insights import coverage
 from fairdesk.insights.comparison import (
@@ -71,6 +74,7 @@ from fairdesk.insights.comparison import (
 from fairdesk.insights.models import ParityCell, RollupDay
 from fairdesk.insights.queries.expressions import (
     FOLLOWER_TIERS,
+    UNKNOWN_TIER,
     Seconds,
     first_inbound,
     follower_tier,
@@ -248,7 +252,14 @@ def _group_expression(dimension: str) -> Any:
         return F("origin_channel")
     if dimension == "visibility":
         return Coalesce(first_inbound("visibility"), Value(UNKNOWN))
-    return follower_tier("followers")
+    # The identity of the case's first customer message, then its band: a CASE over a
+    # subquery would repeat the subquery in each of its branches, and a join inside it
+    # would join every customer message of the case before taking the first.
+    identity = ContactIdentity.objects.filter(pk=first_inbound("identity_id", outer="pk"))
+    return Coalesce(
+        Subquery(identity.annotate(tier=follower_tier("follower_count")).values("tier")),
+        Value(UNKNOWN_TIER),
+    )
 
 
 def _log_seconds(done: Any) -> Ln:
@@ -272,8 +283,6 @@ def moment_rows(workspace: Workspace, within: Q, dimension: str, *, by: str) -> 
         .filter(within)
         .exclude(status=CaseStatus.MERGED)  # counted once, in the case it joined
     )
-    if dimension == "tier":
-        cases = cases.annotate(followers=first_inbound("identity__follower_count"))
     period = TruncWeek if by == "week" else TruncDate
     cases = cases.annotate(
         bucket=_group_expression(dimension),
