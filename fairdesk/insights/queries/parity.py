@@ -33,9 +33,16 @@ per value, the cells' week cast to a date in SQL).
 The figures are then computed in Python, since each comparison needs every stratum of
 every group: the rows are added up as plain running sums (``comparison.Sums``, in the
 order the rows came, so the figures are the same float for float as with a ``Moments``
-per addition), and a week's figures only when they are read (:class:`WeekFigures`).
+per addition), and a week's figures only when they are read (:class:`WeekFigures`). A
+week's tally and figures are a pure function of its rows, so they are kept (``_WEEKS``,
+bounded) and reused whenever the same week comes back with the very same rows: the whole
+past weeks of a long period, read from the cells, are computed once per process instead
+of once per request (a year of weekly comparisons is ~3,500 of them), and a week whose
+rows changed (live, or re-summed by a refresh) is simply computed again.
 """
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -373,15 +380,24 @@ def _add_sums(cells: dict[Stratum, Sums], stratum: Stratum, n: Any, total: Any, 
         cells[stratum] = (sums[0] + n, sums[1] + total, sums[2] + sq)
 
 
-def _tallies(rows: list[dict[str, Any]]) -> dict[date, _Tally]:
-    """Per week, the rows added up per group and stratum (a week read both live and from
-    the cells has two rows per key)."""
-    weeks: dict[date, _Tally] = {}
+def _by_week(rows: list[dict[str, Any]]) -> dict[date, list[dict[str, Any]]]:
+    """The rows per week, weeks in the order first met and rows in the order they came (a
+    week read both live and from the cells has two rows per key)."""
+    weeks: dict[date, list[dict[str, Any]]] = {}
     for row in rows:
         week = _week(row["period"])
-        tally = weeks.get(week)
-        if tally is None:
-            tally = weeks[week] = _new_tally()
+        found = weeks.get(week)
+        if found is None:
+            weeks[week] = [row]
+        else:
+            found.append(row)
+    return weeks
+
+
+def _tally(rows: list[dict[str, Any]]) -> _Tally:
+    """One week's rows added up per group and stratum."""
+    tally = _new_tally()
+    for row in rows:
         stratum = (row["severity"], row["entitlement"])
         bucket = row["bucket"]
         cases = row["cases"]
@@ -405,12 +421,48 @@ def _tallies(rows: list[dict[str, Any]]) -> dict[date, _Tally]:
             ("compensation", cases, compensated, compensated),
         ):
             _add_sums(tally.sums[metric].setdefault(bucket, {}), stratum, n, total, squares)
-    return weeks
+    return tally
 
 
-def _period_tally(weeks: dict[date, _Tally]) -> _Tally:
+class _Week:
+    """A week's tally and its figures for each list of groups they were read for."""
+
+    __slots__ = ("figures", "tally")
+
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
+        self.figures: dict[tuple[str, ...], WeekFigures] = {}
+
+
+# A week's figures are a pure function of its rows, so a week seen before with the very
+# same rows (in the same order: the sums add in it) is taken from here, tally and figures
+# computed once. Whole past weeks read from the cells repeat from request to request
+# until a refresh re-sums one of their days; a live week's rows change and miss. Bounded:
+# a year of the three dimensions is ~160 weeks of ~150 small objects each.
+_WEEKS: OrderedDict[tuple[Any, ...], _Week] = OrderedDict()
+_WEEKS_MAX = 1024
+_WEEKS_LOCK = threading.Lock()
+
+
+def _week_of(dimension: str, week: date, rows: list[dict[str, Any]]) -> _Week:
+    key = (dimension, week, *(tuple(row.values()) for row in rows))
+    with _WEEKS_LOCK:
+        found = _WEEKS.get(key)
+        if found is not None:
+            _WEEKS.move_to_end(key)
+            return found
+    found = _Week(_tally(rows))
+    with _WEEKS_LOCK:
+        _WEEKS[key] = found
+        while len(_WEEKS) > _WEEKS_MAX:
+            _WEEKS.popitem(last=False)
+    return found
+
+
+def _period_tally(weeks: dict[date, _Week]) -> _Tally:
     total = _new_tally()
-    for tally in weeks.values():
+    for week in weeks.values():
+        tally = week.tally
         for group, counts in tally.cases.items():
             into = total.cases.setdefault(group, {})
             for stratum, cases in counts.items():
@@ -510,13 +562,18 @@ def _groups(dimension: str, tally: _Tally) -> tuple[str, ...]:
     return tuple(sorted(tally.cases))
 
 
-def _week_figures(week: date, tally: _Tally, groups: tuple[str, ...]) -> WeekFigures:
-    def compute(metric: str) -> tuple[Any, ...]:
-        if metric in METRICS:
-            return _figures(tally, metric, groups)
-        return _rate_figures(tally, metric, groups)
+def _week_figures(day: date, week: _Week, groups: tuple[str, ...]) -> WeekFigures:
+    found = week.figures.get(groups)
+    if found is None:
+        tally = week.tally
 
-    return WeekFigures.computed_on_read(week, compute)
+        def compute(metric: str) -> tuple[Any, ...]:
+            if metric in METRICS:
+                return _figures(tally, metric, groups)
+            return _rate_figures(tally, metric, groups)
+
+        found = week.figures.setdefault(groups, WeekFigures.computed_on_read(day, compute))
+    return found
 
 
 def dimension_parity(
@@ -536,7 +593,7 @@ def dimension_parity(
 def figures_of(dimension: str, rows: list[dict[str, Any]]) -> DimensionParity:
     """The figures of one dimension from its rows (``moment_rows`` by week, cells summed
     by week): in Python, since the comparison needs every stratum of every group."""
-    weeks = _tallies(rows)
+    weeks = {week: _week_of(dimension, week, found) for week, found in _by_week(rows).items()}
     period = _period_tally(weeks)
     groups = _groups(dimension, period)
     return DimensionParity(

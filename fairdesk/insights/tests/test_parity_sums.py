@@ -5,7 +5,7 @@ figure built at once), run on random rows shaped like ``moment_rows`` and the ce
 new one must give the same figures, float for float, week for week. No database."""
 
 import random
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from fairdesk.insights.comparison import (
     occurrences,
     rate,
 )
+from fairdesk.insights.queries import parity as parity_module
 from fairdesk.insights.queries.expressions import FOLLOWER_TIERS
 from fairdesk.insights.queries.parity import (
     METRICS,
@@ -247,3 +248,43 @@ def test_the_random_rows_make_real_comparisons() -> None:
     assert {f.versus_rest.flag for f in rates if f.versus_rest} == {"higher", "lower", ""}
     assert any(f.versus_rest is None for f in waits)
     assert any(p.weeks == () for p in found)  # no rows at all
+
+
+def _fresh(dimension: str, rows: list[dict[str, Any]]) -> DimensionParity:
+    saved = dict(parity_module._WEEKS)
+    parity_module._WEEKS.clear()
+    try:
+        return figures_of(dimension, rows)
+    finally:
+        parity_module._WEEKS.clear()
+        parity_module._WEEKS.update(saved)
+
+
+def test_a_week_seen_with_the_same_rows_is_reused_and_a_changed_one_recomputed() -> None:
+    rows = random_rows("channel", 3)
+    first = figures_of("channel", rows)
+    again = figures_of("channel", [dict(row) for row in rows])
+    assert again == first and all(a is b for a, b in zip(again.weeks, first.weeks, strict=True))
+    # One row of one week changes (a late answer): that week, and the period, are computed
+    # again from the new rows; the other weeks are the ones already computed.
+    changed = [dict(row) for row in rows]
+    target = max(range(len(changed)), key=lambda n: changed[n]["first_response_n"])
+    changed[target]["first_response_n"] -= 1
+    changed[target]["first_response_sum"] -= 2.5
+    changed[target]["first_response_squares"] -= 6.25
+    found = figures_of("channel", changed)
+    assert found == _fresh("channel", changed) != first
+    moved = {w.week for w in found.weeks if all(w is not old for old in first.weeks)}
+    assert moved == {parity_module._week(changed[target]["period"])}
+    # A change of the groups the period lists (a new channel) makes new week figures too.
+    extra = [*changed, {**changed[target], "bucket": "carrier pigeon"}]
+    assert figures_of("channel", extra) == _fresh("channel", extra)
+
+
+def test_the_weeks_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parity_module, "_WEEKS_MAX", 5)
+    monkeypatch.setattr(parity_module, "_WEEKS", OrderedDict())
+    for seed in range(1, 7):
+        rows = random_rows("tier", seed)
+        assert figures_of("tier", rows) == _fresh("tier", rows)
+        assert len(parity_module._WEEKS) <= 5
