@@ -198,3 +198,26 @@ def test_drill_down_counts_exactly_up_to_the_cap_then_says_more(
     count, page = sps_messages(workspace, START, END, kind=kind, limit=1, offset=2)
     assert count == min(exact, 4)
     assert [m.message_id for m in page] == behind[kind][2:3]
+
+
+def test_time_to_conversion_is_the_shortest_wait_to_a_later_promotion(
+    workspace: Workspace, other_workspace: Workspace
+) -> None:
+    ivy = identity(workspace, "@ivy")
+    # Two cases she warned others on: resolved after one hour and after five.
+    case(ivy, at=T0, stance="detracts", resolved_after=60)
+    case(ivy, at=T0 + timedelta(minutes=30), stance="detracts", resolved_after=270)
+    # A promotion at the very instant of the first resolution is not after it; the next
+    # one is two hours after it, and half an hour after the second: the shortest wait.
+    for hours in (1, 3, 5.5):
+        message(None, workspace=workspace, at=T0 + timedelta(hours=hours), identity=ivy,
+                stance="promotes")  # fmt: skip
+    # Another person, in another workspace, promoting sooner: not hers, not counted.
+    ann = identity(other_workspace, "@ann")
+    case(ann, at=T0, stance="detracts", resolved_after=60)
+    message(None, workspace=other_workspace, at=T0 + timedelta(hours=1, minutes=6),
+            identity=ann, stance="promotes")  # fmt: skip
+    score = social_promoter_score(workspace, START, END)
+    assert (score.converted, score.conversion_hours) == (1, 0.5)
+    assert score == recompute(workspace)[0]
+    assert social_promoter_score(other_workspace, START, END).conversion_hours == 0.1
