@@ -188,6 +188,17 @@ class Message(models.Model):
                     is_spam=False,
                 ),
             ),
+            # "Was this message answered?" (insights: crickets, praise): the replies that
+            # reached someone, by case and time, so each check is one probe of this index
+            # (no heap visits) instead of reading every message of the case. Its
+            # condition is the one ``insights.queries.expressions.replied`` writes.
+            models.Index(
+                fields=["case", "sent_at"],
+                name="message_reply_idx",
+                condition=Q(direction="outbound")
+                & ~Q(delivery_status__in=[DeliveryStatus.HELD, DeliveryStatus.FAILED])
+                & ~Q(visibility="internal"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ message of the day was past its deadline, against the same SLA table — are rea
 query grouped by (sentiment, praise, channel, team), and Python folds the few rows into
 the four breakdowns. The list of crickets is always a live, paged query. Live indexes: the
 messages of the period through ``message_period_idx`` (workspace_id, sent_at); the reply
-check through ``message_timeline_idx`` (case_id, sent_at).
+check through ``message_reply_idx`` (case_id, sent_at), partial on the delivered replies.
 """
 
 from collections.abc import Iterator

@@ -112,7 +112,8 @@ def replied(*, case: str = "case", since: str = "sent_at") -> Exists:
     """An outbound reply on ``OuterRef(case)`` written at or after ``OuterRef(since)``.
 
     Queued and sent replies count; held or failed ones did not reach anyone, and an
-    internal note is not a reply. Uses ``message_timeline_idx`` (case_id, sent_at).
+    internal note is not a reply. Uses ``message_reply_idx`` (case_id, sent_at), partial
+    on exactly this condition: one index-only probe per check.
     """
     return Exists(
         Message.objects.filter(

@@ -16,9 +16,10 @@ the answered ones and the names. A reply written later changes its case, which m
 days of that case's kudos stale until the next refresh (``coverage.stale_days``), so the
 answered count is exact either way. The rest of the period is read live: its events
 through ``caseevent_praise_idx`` (workspace_id, at) partial on the praise type, so other
-events are never read; the praised message and the reply check go through
-``message_timeline_idx`` (case_id, sent_at). Both parts go into one query, grouped by
-employee and by manager in SQL (so a name is picked as the live query alone picks it).
+events are never read; the praised message goes through ``message_timeline_idx``
+(case_id, sent_at), the reply check through ``message_reply_idx``. Both parts go into one
+query, grouped by employee and by manager in SQL (so a name is picked as the live query
+alone picks it).
 """
 
 from collections.abc import Iterator

@@ -4,8 +4,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import Q
 
-from fairdesk.cases.models import Case, Direction, Message
+from fairdesk.cases.models import Case, Direction, Message, Visibility
 from fairdesk.insights.queries.crickets import (
     Cricket,
     CricketCount,
@@ -13,6 +14,7 @@ from fairdesk.insights.queries.crickets import (
     crickets,
     every_cricket,
 )
+from fairdesk.insights.queries.expressions import NOT_DELIVERED
 from fairdesk.insights.tests.rows import case, identity, message
 from fairdesk.routing.models import SlaPolicy
 from fairdesk.workspaces.models import Team, Workspace
@@ -205,3 +207,15 @@ def test_no_messages_no_rates(workspace: Workspace) -> None:
     assert report.by_channel == () and report.by_team == ()
     assert report.praise == CricketCount("praise", 0, 0, 0, None)
     assert cricket_page(workspace, START, END, now=NOW, limit=10) == []
+
+
+def test_the_reply_index_holds_exactly_the_replies_the_check_counts() -> None:
+    """``message_reply_idx`` serves ``replied()`` only while its condition is the check's:
+    PostgreSQL uses a partial index only where the query implies its condition."""
+    index = next(i for i in Message._meta.indexes if i.name == "message_reply_idx")
+    assert index.fields == ["case", "sent_at"]
+    assert index.condition == (
+        Q(direction=Direction.OUTBOUND)
+        & ~Q(delivery_status__in=list(NOT_DELIVERED))
+        & ~Q(visibility=Visibility.INTERNAL)
+    )
