@@ -176,10 +176,14 @@ class Message(models.Model):
             # Live updates: "newer than the cursor, in this workspace" (cases/live.py).
             models.Index(fields=["workspace", "id"], name="message_live_idx"),
             # The Social Promoter Score's per-person reads (insights/queries/promoters.py:
-            # times to conversion, "never detracted"): a person's public promotions and
-            # warnings only, about 3 % of all messages, instead of every message of theirs.
+            # times to conversion, "never detracted", the drill-down): a person's public
+            # promotions and warnings only, about 3 % of all messages, instead of every
+            # message of theirs. On PostgreSQL it also carries what the drill-down's
+            # ordering pass reads (workspace, stance, id), so that pass never visits the
+            # messages themselves (SQLite has no such columns and ignores them).
             models.Index(
                 fields=["identity", "sent_at"],
+                include=["workspace", "stance", "id"],
                 name="message_stance_idx",
                 condition=Q(
                     stance__in=["promotes", "detracts"],

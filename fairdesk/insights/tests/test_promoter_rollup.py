@@ -487,3 +487,7 @@ def test_the_converted_drill_down_reads_only_the_converted_peoples_messages(
     # correlated search of the period per message.
     assert len(on_messages) == 2
     assert all('"contact_id" IN (' in sql and "EXISTS" not in sql for sql in on_messages)
+    # Paged: the page's ids are picked in order first, then those messages read whole.
+    for offset in (0, 3, len(expected) - 1):
+        _, paged = sps_messages(workspace, start, end, kind="converted", limit=3, offset=offset)
+        assert [m.message_id for m in paged] == expected[offset : offset + 3]
