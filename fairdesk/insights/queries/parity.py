@@ -437,10 +437,11 @@ class _Week:
 # A week's figures are a pure function of its rows, so a week seen before with the very
 # same rows (in the same order: the sums add in it) is taken from here, tally and figures
 # computed once. Whole past weeks read from the cells repeat from request to request
-# until a refresh re-sums one of their days; a live week's rows change and miss. Bounded:
-# a year of the three dimensions is ~160 weeks of ~150 small objects each.
+# until a refresh re-sums one of their days; a live week's rows change and miss. Bounded,
+# least recently used out: a year of the three dimensions is ~160 weeks, ~70 KB each
+# once all four figures were read (measured at 1M cases), so ~22 MB at most.
 _WEEKS: OrderedDict[tuple[Any, ...], _Week] = OrderedDict()
-_WEEKS_MAX = 1024
+_WEEKS_MAX = 320
 _WEEKS_LOCK = threading.Lock()
 
 
