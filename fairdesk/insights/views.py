@@ -129,10 +129,28 @@ def overview_section(request: HttpRequest, name: str, *, agent: Agent) -> HttpRe
     with coverage.one_read(), coverage.without_jit():
         figures = _section_figures(name, agent, start, end)
     template = f"insights/_{name}.html"
-    if not getattr(request, "htmx", False):
+    if getattr(request, "htmx", False):
+        figures = {**figures, "lazy_trend": True}  # parity: the weekly trend when opened
+    else:
         figures = {**figures, "section": template, "label": dict(SECTIONS)[name]}
         template = "insights/section.html"
     return _render(request, template, form, figures)
+
+
+@require_GET
+@agent_required
+def parity_trend(request: HttpRequest, dimension: str, *, agent: Agent) -> HttpResponse:
+    """One dimension's weekly parity trend, which the overview's parity section loads
+    when it is opened: the section itself then never computes a week's figures."""
+    if dimension not in parity.DIMENSIONS:
+        raise Http404("No such dimension.")
+    form = PeriodForm(request.GET or None)
+    if form.errors:
+        return _render(request, "insights/_parity_trend.html", form, {})
+    start, end = _period(form)
+    with coverage.one_read(), coverage.without_jit():
+        found = parity.dimension_parity(agent.workspace, start, end, dimension)
+    return _render(request, "insights/_parity_trend.html", form, {"d": found})
 
 
 def _page(form: PeriodForm) -> int:

@@ -46,6 +46,13 @@ def test_the_overview_loads_each_section_in_place(
     # One at a time, in page order: each starts only after the one before has finished.
     names = ["parity", "crickets", "sps", "praise", "service_levels", "csat"]
     assert order == [f"{step} {name}" for name in names for step in ("start", "end")]
+    # The weekly parity trend is fetched when opened, into its own <details>.
+    trend = page.locator("section[aria-labelledby='parity'] details").filter(has_text="Weekly")
+    expect(trend).to_have_count(3)
+    expect(trend.first.get_by_text("Week of")).to_have_count(0)
+    trend.first.locator("summary").click()
+    expect(trend.first.get_by_role("columnheader", name="Week of")).to_be_visible()
+    expect(trend.nth(1).get_by_text("Loading…")).to_be_attached()  # the others: not yet
     promoters = page.locator("a[href='/insights/sps/promoters/?days=7']")
     expect(promoters).to_have_text("1")  # the fan, as on the one-page version
     page.get_by_role("link", name="Every figure on one page").click()

@@ -1,7 +1,9 @@
 """The insights pages: login, workspace scope, escaping, empty periods, paging, CSV, queries."""
 
 import csv
+import html
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -84,6 +86,13 @@ def sections_html(client: Client, params: dict[str, str]) -> str:
         assert response.status_code == 200
         assert "<html" not in response.content.decode()  # the partial alone
         page += response.content.decode()
+    # The parity trends load when opened: one per dimension.
+    trends = re.findall(r'hx-get="(/insights/section/parity/trend/[^"]+)"', page)
+    assert len(trends) == 3
+    for path in trends:
+        response = client.get(html.unescape(path), HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        page += response.content.decode()
     return page
 
 
@@ -108,6 +117,32 @@ def test_an_overview_section_opened_directly_is_a_page(agent_client: Client) -> 
     assert "<html" in response.content.decode() and 'id="sps"' in response.content.decode()
     assert agent_client.get("/insights/section/nope/").status_code == 404
     assert agent_client.get("/insights/section/sps/", {"days": "x"}).status_code == 400
+
+
+def test_the_parity_trend_loads_when_opened_and_is_inline_elsewhere(
+    agent_client: Client, workspace: Workspace, other_workspace: Workspace
+) -> None:
+    populate(workspace, other_workspace)
+    partial = agent_client.get("/insights/section/parity/", {"days": "7"}, HTTP_HX_REQUEST="true")
+    body = partial.content.decode()
+    assert "Week of" not in body  # not computed nor rendered until opened
+    for dimension in ("channel", "visibility", "tier"):
+        assert f'hx-get="/insights/section/parity/trend/{dimension}/?days=7"' in body
+    trend = agent_client.get("/insights/section/parity/trend/channel/", {"days": "7"})
+    page = trend.content.decode()
+    assert trend.status_code == 200 and "Week of" in page
+    assert f"chan{ESCAPED}" in page and SCRIPT not in page and "globex" not in page.lower()
+    # Opened directly, or every figure on one page: the trend is inline.
+    for direct in (
+        agent_client.get("/insights/section/parity/", {"days": "7"}),
+        agent_client.get("/insights/", {"days": "7", "all": "1"}),
+    ):
+        assert direct.content.decode().count("Week of") == 3
+    assert agent_client.get("/insights/section/parity/trend/followers/").status_code == 404
+    bad = agent_client.get("/insights/section/parity/trend/tier/", {"days": "x"})
+    assert bad.status_code == 400
+    anonymous = Client().get("/insights/section/parity/trend/tier/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
 
 
 def test_overview_shows_this_workspace_only_and_escapes(
