@@ -42,6 +42,19 @@ TIER_LIMITS = ((100, TIER_UNDER_100), (1_000, TIER_100), (10_000, TIER_1K), (100
 NOT_DELIVERED = (DeliveryStatus.HELD, DeliveryStatus.FAILED)
 
 
+# Seconds from ``start`` to ``end``, per backend: what :class:`Seconds` writes, and what
+# raw SQL templates over named columns write through :func:`seconds_sql`.
+_SECONDS_SQL = {
+    "postgresql": "EXTRACT(EPOCH FROM ({end} - {start}))::double precision",
+    "sqlite": "ROUND((julianday({end}) - julianday({start})) * 86400.0, 3)",
+}
+
+
+def seconds_sql(vendor: str, end: str, start: str) -> str:
+    """:class:`Seconds` between two SQL expressions (column names, say) as SQL text."""
+    return _SECONDS_SQL[vendor].format(end=end, start=start)
+
+
 class Seconds(Func):
     """Seconds from ``start`` to ``end`` as a float (negative when ``end`` is earlier).
 
@@ -52,20 +65,17 @@ class Seconds(Func):
 
     arity = 2
     output_field = FloatField()
-    template = "EXTRACT(EPOCH FROM (%(expressions)s))::double precision"
-    arg_joiner = " - "
 
     def __init__(self, end: Any, start: Any) -> None:
         super().__init__(end, start)
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler,
-            connection,
-            template="ROUND((julianday(%(expressions)s)) * 86400.0, 3)",
-            arg_joiner=") - julianday(",
-            **extra,
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        (end, end_params), (start, start_params) = (
+            compiler.compile(part) for part in self.get_source_expressions()
         )
+        return seconds_sql(connection.vendor, end, start), (*end_params, *start_params)
 
 
 def resolved_at(prefix: str = "") -> Coalesce:

@@ -81,7 +81,12 @@ from django.db.models.functions import Left, TruncDate
 from fairdesk.cases.models import Case, Direction, Message, Visibility
 from fairdesk.insights import coverage
 from fairdesk.insights.models import PromoterCell, PromoterMonthCell, RollupDay
-from fairdesk.insights.queries.expressions import resolved_at, run_over, union_all
+from fairdesk.insights.queries.expressions import (
+    resolved_at,
+    run_over,
+    seconds_sql,
+    union_all,
+)
 from fairdesk.workspaces.models import Workspace
 
 PROMOTES = "promotes"
@@ -413,11 +418,6 @@ FROM (
 WHERE e_kind = 1 AND next_promoted_at IS NOT NULL
 GROUP BY e_person
 """
-_SECONDS = {
-    "postgresql": "EXTRACT(EPOCH FROM (next_promoted_at - e_done_at))::double precision",
-    # Seconds' SQLite form: whole milliseconds, exact.
-    "sqlite": "ROUND((julianday(next_promoted_at) - julianday(e_done_at)) * 86400.0, 3)",
-}
 
 
 def _conversion_events(period: _Period, people: list[int]) -> QuerySet[Any]:
@@ -459,7 +459,8 @@ def _conversion_hours(period: _Period, converted: list[int]) -> float | None:
     shortest: list[float] = []
     for at in range(0, len(converted), CHUNK):
         events = _conversion_events(period, converted[at : at + CHUNK])
-        template = _WAITS_SQL.replace("{seconds}", _SECONDS[connections[events.db].vendor])
+        seconds = seconds_sql(connections[events.db].vendor, "next_promoted_at", "e_done_at")
+        template = _WAITS_SQL.replace("{seconds}", seconds)
         shortest += [seconds / 3600 for _, seconds in run_over(events, template)]
     return round(statistics.median(shortest), 1) if shortest else None
 
