@@ -34,14 +34,15 @@ resolution or reopening all show as a change of the message's case; read once fo
 the days of its CSAT answer (CSAT), as does any answer given since the refresh; the
 days of its kudos (praise: a reply written, failed or withdrawn since changes which of
 them are answered, and is itself a change of the case). The
-promoter cells count people (contacts): a contact merge or its undo moves identities
+promoter rollup counts people (contacts): a contact merge or its undo moves identities
 from one contact to the other, so the days of every customer message of both contacts
 go stale too (their ``ContactEvent`` rows since ``changed_since``, by the
 ``workspace_id`` foreign-key index, then the messages by the identities' ``contact_id``
 and the messages' ``identity_id`` indexes). Customer messages on no case are spam
-(``inbound.threading``), which the score leaves out. The monthly promoter cells
-(``PromoterMonthCell``) need nothing of their own here: a month is read from them only
-when every one of its days is in the rolled-up, unchanged runs :func:`split` returns.
+(``inbound.threading``), which the score leaves out. The monthly sets of people
+(``PromoterPeople`` with ``month``) need nothing of their own here: a month is read from
+them only when every one of its days is in the rolled-up, unchanged runs :func:`split`
+returns.
 """
 
 import hashlib

@@ -100,8 +100,8 @@ class RollupDay(models.Model):
         CSAT = "csat"
         ROOT_CAUSES = "root_causes"
         PROMOTERS = "promoters"
-        # A calendar month of promoter cells summed per person (``PromoterMonthCell``);
-        # ``day`` is the month's first day.
+        # A calendar month's sets of people (``PromoterPeople`` with ``month``); ``day``
+        # is the month's first day.
         PROMOTER_MONTHS = "promoter_months"
         PRAISE = "praise"
 
@@ -249,41 +249,63 @@ class RootCauseCell(Cell):
         indexes = [models.Index(fields=["workspace", "day"], name="root_cause_cell_idx")]
 
 
-class PromoterCell(Cell):
-    """One person's (contact's) public, non-spam messages written on the day, for the
-    Social Promoter Score (``queries.promoters``): whether they promoted or detracted, when
-    they last promoted that day, and the earliest resolution of a case they detracted on
-    that day (resolved at or after the detraction; NULL when none was). A contact merge
-    (or its undo) makes the days of both contacts' messages stale (``coverage``).
+class PromoterPeople(Cell):
+    """Who wrote to us in public on one UTC day (or, with ``month``, in the calendar month
+    starting at ``day``), spam excluded, for the Social Promoter Score
+    (``queries.promoters``): the authors, who of them promoted, who detracted, and who
+    detracted on a case resolved (or closed) at or after the detraction. Each is a set of
+    contact ids (``insights.people``), so a period's distinct people are the union of its
+    days' sets, never a sum of per-day counts. A day with no author has no row.
 
-    ``person`` is the contact's id but not a foreign key: a contact merge moves every row
-    that points at the contact (``contacts.merge.move_rows``) and its undo needs those
-    rows unchanged, which a refresh rebuilding the cells would not leave them."""
+    A month's row is the union of its days' rows, written by the refresh once every day
+    of the month is rolled up (``RollupDay`` figure ``promoter_months`` marks it) and
+    dropped with its marker when any of its days is forgotten or summed again; a period
+    reads a month from here only when none of its days is stale.
 
-    person = models.BigIntegerField(help_text="The contact's id.")
-    promoted = models.BooleanField()
-    detracted = models.BooleanField()
-    last_promoted_at = models.DateTimeField(null=True)
-    first_done_at = models.DateTimeField(null=True)
+    The sets hold contact ids, not foreign keys: a contact merge (or its undo) makes the
+    days of both contacts' messages stale (``coverage``), and the refresh writes them
+    again."""
 
-    class Meta(Cell.Meta):
-        indexes = [models.Index(fields=["workspace", "day"], name="promoter_cell_idx")]
-
-
-class PromoterMonthCell(Cell):
-    """One person's ``PromoterCell`` rows of one UTC calendar month (``day`` is its first
-    day) summed into one: promoted or detracted on any day, the latest promotion and the
-    earliest resolution after a detraction. Built by the refresh only from a month whose
-    every day is rolled up (``RollupDay`` figure ``promoter_months`` marks it), and dropped
-    with its marker when any of its days is forgotten or summed again; a period reads a
-    month from here only when none of its days is stale (``queries.promoters``). So a
-    year is about 12 rows per person instead of one per day they wrote."""
-
-    person = models.BigIntegerField(help_text="The contact's id.")
-    promoted = models.BooleanField()
-    detracted = models.BooleanField()
-    last_promoted_at = models.DateTimeField(null=True)
-    first_done_at = models.DateTimeField(null=True)
+    month = models.BooleanField(default=False, help_text="The row is a calendar month.")
+    authors = models.BinaryField()
+    promoted = models.BinaryField()
+    detracted = models.BinaryField()
+    resolved = models.BinaryField(help_text="Detracted on a case resolved after it.")
 
     class Meta(Cell.Meta):
-        indexes = [models.Index(fields=["workspace", "day"], name="promoter_month_cell_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "month", "day"], name="promoter_people_unique"
+            ),
+        ]
+
+
+class PromoterEvent(Cell):
+    """What the times to conversion of the Social Promoter Score are measured between, for
+    one public, non-spam message written on ``day``: a promotion (``at``: when it was
+    written), or the resolution (or closing) of the case a detraction was on, at or after
+    the detraction (``at``: when the case was resolved). Read by person for the converted
+    people only, through ``promoter_event_idx`` (on PostgreSQL an index-only scan), never
+    through their identities, messages and cases.
+
+    ``person`` is the writer's contact id but not a foreign key: a contact merge (or its
+    undo) makes the days of both contacts' messages stale (``coverage``), and a case
+    resolved, reopened or closed makes its messages' days stale, and the refresh writes
+    them again."""
+
+    PROMOTION, RESOLUTION = 0, 1
+
+    person = models.BigIntegerField(help_text="The contact's id.")
+    kind = models.PositiveSmallIntegerField(
+        choices=[(PROMOTION, "promotion"), (RESOLUTION, "resolution")]
+    )
+    at = models.DateTimeField()
+
+    class Meta(Cell.Meta):
+        indexes = [
+            models.Index(
+                fields=["workspace", "person", "day"],
+                include=["kind", "at"],
+                name="promoter_event_idx",
+            )
+        ]

@@ -16,10 +16,11 @@ refresh waits for the first, then finds nothing to do):
    the same transaction: until autovacuum gets to it (never, where it is off) the planner
    would take the new cells for a handful of rows, and sort thousands of them to group
    them where a hash does it in a quarter of the time.
-5. The promoter cells of every calendar month whose days are all rolled up are summed
-   per person into ``PromoterMonthCell`` (a year of SPS reads ~12 rows per person, not
-   one per day written); a month any of whose days was forgotten or summed again in this
-   refresh is dropped and summed again from its new day cells (:func:`_roll_months`).
+5. The sets of people of every calendar month whose days are all rolled up are written
+   as the union of its days' sets (``PromoterPeople`` with ``month``: a year of SPS
+   reads 12 sets of each kind, not 365); a month any of whose days was forgotten or
+   summed again in this refresh is dropped and written again from its new days
+   (:func:`_roll_months`).
 6. The state moves on: case events up to the newest one read before step 1, and rows
    changed since ``CHANGE_OVERLAP`` before this refresh began (a write that raced the
    refresh is looked at again next time; a day recomputed twice costs nothing but time).
@@ -39,15 +40,15 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Message
-from fairdesk.insights import coverage
+from fairdesk.insights import coverage, people
 from fairdesk.insights.models import (
     Cell,
     CricketCell,
     CsatCell,
     ParityCell,
     PraiseCell,
-    PromoterCell,
-    PromoterMonthCell,
+    PromoterEvent,
+    PromoterPeople,
     RollupDay,
     RollupState,
     RootCauseCell,
@@ -149,18 +150,30 @@ def _root_cause_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) 
 
 
 def _promoter_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
-    return [
-        PromoterCell(
+    """Each day's sets of people, and the promotions and resolutions behind the times
+    to conversion (``PromoterPeople``, ``PromoterEvent``)."""
+    sets: dict[date, dict[str, list[int]]] = {}
+    for row in promoters.day_rows(ws, within):
+        day = sets.setdefault(row["day"], {name: [] for name in promoters.SETS})
+        day["authors"].append(row["person"])
+        for name in promoters.SETS[1:]:
+            if row[name]:
+                day[name].append(row["person"])
+    cells: list[Any] = [
+        PromoterPeople(
             workspace=ws,
-            day=row["day"],
-            person=row["identity__contact_id"],
-            promoted=bool(row["promoted"]),
-            detracted=bool(row["detracted"]),
-            last_promoted_at=row["last_promoted_at"],
-            first_done_at=row["first_done_at"],
+            day=day,
+            **{name: people.encode(people.ids_of(ids)) for name, ids in found.items()},
         )
-        for row in promoters.day_rows(ws, within)
+        for day, found in sets.items()
     ]
+    cells += [
+        PromoterEvent(
+            workspace=ws, day=row["day"], person=row["e_person"], kind=row["e_kind"], at=row["e_at"]
+        )
+        for row in promoters.day_events(ws, within)
+    ]
+    return cells
 
 
 def _praise_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> list[Any]:
@@ -211,6 +224,11 @@ class _Spec:
     field: str  # the raw column whose UTC day a cell sums
     first: Callable[[Workspace], datetime | None]
     cells: CellBuilder
+    also: tuple[type[Cell], ...] = ()  # more cell tables the builder fills
+
+    @property
+    def models(self) -> tuple[type[Cell], ...]:
+        return (self.model, *self.also)
 
 
 SPECS = (
@@ -225,7 +243,14 @@ SPECS = (
     _Spec(Figure.CRICKETS, CricketCell, "sent_at", _first_message, _cricket_cells),
     _Spec(Figure.CSAT, CsatCell, "created_at", _first_answer, _csat_cells),
     _Spec(Figure.ROOT_CAUSES, RootCauseCell, "first_inbound_at", _first_case, _root_cause_cells),
-    _Spec(Figure.PROMOTERS, PromoterCell, "sent_at", _first_message, _promoter_cells),
+    _Spec(
+        Figure.PROMOTERS,
+        PromoterPeople,
+        "sent_at",
+        _first_message,
+        _promoter_cells,
+        also=(PromoterEvent,),
+    ),
     _Spec(Figure.PRAISE, PraiseCell, "at", _first_kudos, _praise_cells),
 )
 
@@ -284,8 +309,12 @@ def _sum_days(
             }
         )
         cells = spec.cells(workspace, within, now, targets)
-        spec.model.objects.filter(workspace=workspace, day__gte=a, day__lte=b).delete()
-        spec.model.objects.bulk_create(cells, batch_size=1000)
+        for model in spec.models:
+            rows = model.objects.filter(workspace=workspace, day__gte=a, day__lte=b)
+            if model is PromoterPeople:
+                rows = rows.filter(month=False)
+            rows.delete()
+            model.objects.bulk_create([c for c in cells if type(c) is model], batch_size=1000)
         RollupDay.objects.bulk_create(
             RollupDay(
                 workspace=workspace,
@@ -332,29 +361,17 @@ def month_end(month: date) -> date:
     return following - coverage.DAY
 
 
-_MONTH_SQL = """
-INSERT INTO {month} (workspace_id, day, person, promoted, detracted,
-                     last_promoted_at, first_done_at)
-SELECT workspace_id, %s, person,
-       MAX(CASE WHEN promoted THEN 1 ELSE 0 END) = 1,
-       MAX(CASE WHEN detracted THEN 1 ELSE 0 END) = 1,
-       MAX(last_promoted_at), MIN(first_done_at)
-FROM {day}
-WHERE workspace_id = %s AND day >= %s AND day <= %s
-GROUP BY workspace_id, person
-"""
-
-
 def _roll_months(workspace: Workspace, touched: set[date], now: datetime) -> int:
-    """Drop the month cells of every month with a day in ``touched``, then sum every month
-    whose days are all rolled up and that has no month cells yet. The months summed."""
+    """Drop the sets of every month with a day in ``touched``, then write the sets of every
+    month whose days are all rolled up and that has none yet: the union of its days'
+    sets. The months written."""
     months = RollupDay.objects.filter(workspace=workspace, figure=Figure.PROMOTER_MONTHS)
-    cells = PromoterMonthCell.objects.filter(workspace=workspace)
+    month_rows = PromoterPeople.objects.filter(workspace=workspace, month=True)
     stale = sorted({month_of(d) for d in touched})
     for at in range(0, len(stale), coverage.CHUNK):
         chunk = stale[at : at + coverage.CHUNK]
         months.filter(day__in=chunk).delete()
-        cells.filter(day__in=chunk).delete()
+        month_rows.filter(day__in=chunk).delete()
     have = set(months.values_list("day", flat=True))
     rolled: dict[date, int] = {}
     for day in RollupDay.objects.filter(workspace=workspace, figure=Figure.PROMOTERS).values_list(
@@ -366,13 +383,25 @@ def _roll_months(workspace: Workspace, touched: set[date], now: datetime) -> int
         for month, days in sorted(rolled.items())
         if month not in have and days == month_end(month).day
     ]
-    sql = _MONTH_SQL.format(
-        month=connection.ops.quote_name(PromoterMonthCell._meta.db_table),
-        day=connection.ops.quote_name(PromoterCell._meta.db_table),
-    )
-    with connection.cursor() as cursor:
-        for month in due:
-            cursor.execute(sql, [month, workspace.pk, month, month_end(month)])
+    for month in due:
+        days = PromoterPeople.objects.filter(
+            workspace=workspace, month=False, day__gte=month, day__lte=month_end(month)
+        ).values_list(*promoters.SETS)
+        found: list[list[people.Ids]] = [[] for _ in promoters.SETS]
+        for blobs in days:
+            for n, blob in enumerate(blobs):
+                found[n].append(people.decode(blob))
+        month_rows.filter(day=month).delete()  # none, unless a marker was lost
+        if found[0]:
+            PromoterPeople.objects.create(
+                workspace=workspace,
+                day=month,
+                month=True,
+                **{
+                    name: people.encode(people.union(parts))
+                    for name, parts in zip(promoters.SETS, found, strict=True)
+                },
+            )
     RollupDay.objects.bulk_create(
         RollupDay(workspace=workspace, figure=Figure.PROMOTER_MONTHS, day=month, computed_at=now)
         for month in due
@@ -409,9 +438,8 @@ def refresh(*, workspace: Workspace, now: datetime | None = None) -> Refreshed:
         summed[Figure.PROMOTER_MONTHS] = _roll_months(workspace, touched, now)
         for spec in SPECS:
             if summed[spec.figure] >= ANALYZE_AFTER_DAYS:
-                _analyze(spec.model)
-        if summed[Figure.PROMOTER_MONTHS] >= 2:
-            _analyze(PromoterMonthCell)
+                for model in spec.models:
+                    _analyze(model)
         state.event_cursor = cursor or 0
         state.changed_since = now - CHANGE_OVERLAP
         state.refreshed_at = now
@@ -430,5 +458,5 @@ def forget_all(workspace: Workspace) -> None:
         RollupState.objects.filter(workspace=workspace).delete()
         RollupDay.objects.filter(workspace=workspace).delete()
         for spec in SPECS:
-            spec.model.objects.filter(workspace=workspace).delete()
-        PromoterMonthCell.objects.filter(workspace=workspace).delete()
+            for model in spec.models:
+                model.objects.filter(workspace=workspace).delete()

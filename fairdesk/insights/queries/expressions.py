@@ -6,12 +6,14 @@ both databases. SLA targets come from the workspace's table (``routing.queries.t
 as a ``CASE`` over (severity, entitlement): no per-row Python.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections
-from django.db.models import Case as SqlCase
 from django.db.models import (
+    BooleanField,
     Exists,
+    Expression,
     F,
     FloatField,
     Func,
@@ -22,6 +24,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models import Case as SqlCase
 from django.db.models.functions import Coalesce
 
 from fairdesk.cases.models import DeliveryStatus, Direction, Message, Visibility
@@ -134,6 +137,36 @@ def replied(*, case: str = "case", since: str = "sent_at") -> Exists:
         .exclude(delivery_status__in=NOT_DELIVERED)
         .exclude(visibility=Visibility.INTERNAL)
     )
+
+
+class AnyOf(Expression):
+    """A condition: ``column`` is one of the integers ``values``. On PostgreSQL one array
+    parameter (``= ANY(%s::bigint[])``), so that thousands of ids cost neither a placeholder each
+    to write nor a constant each to plan (a chunk of 5,000 contact ids as an ``IN`` list
+    took ~50 ms to write and 10 ms to plan, per query); elsewhere an ``IN`` list of the
+    integers themselves (written here from ``int``, so nothing but digits)."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: str, values: Iterable[int]) -> None:
+        super().__init__()
+        self.column: Any = F(column)
+        self.values = [int(value) for value in values]
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: Any) -> None:
+        (self.column,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any, **_: Any) -> tuple[str, tuple[Any, ...]]:
+        column, params = compiler.compile(self.column)
+        if not self.values:
+            return "1 = 0", ()
+        if connection.vendor == "postgresql":
+            return f"{column} = ANY(%s::bigint[])", (*params, self.values)
+        return f"{column} IN ({', '.join(map(str, self.values))})", tuple(params)
 
 
 def union_all(parts: list[QuerySet[Any]]) -> QuerySet[Any]:

@@ -17,39 +17,32 @@ to us in public in the period, spam excluded:
   a case they detracted on to their next public promotion; the median over the converted
   people, in hours (``None`` when nobody converted).
 
-Whole UTC days that ``fairdesk insights rollup`` summed are read from ``PromoterCell``
-(index ``promoter_cell_idx`` (workspace_id, day)): one cell per (day, contact) with
-whether they promoted, whether they detracted, their last promotion (``last_promoted_at``)
-and the earliest resolution of a case they detracted on, resolved at or after the
-detraction (``first_done_at``). The rest of the period (partial days, today, days changed
-since the refresh — including every day of both contacts' messages after a contact merge
-or its undo: ``coverage.split``) is read from the raw messages through
-``message_period_idx`` (workspace_id, sent_at). A calendar month whose every day is
-rolled up and unchanged is read from ``PromoterMonthCell`` instead of its day cells (one
-row per person and month, summed by the refresh from those day cells with the same
-MAX/MIN, and summed again whenever one of its days is): a year reads ~12 rows per person
-at most, the days at either end of the period from the day cells. The score is one
-query: the month cells, the day cells and the live messages as one ``UNION ALL``,
-grouped by contact, then counted — exact, since a distinct count over people is a
-group-by over every part, never a sum of per-day counts.
+Whole UTC days that ``fairdesk insights rollup`` summed are read from its sets of
+people (``PromoterPeople``, ``insights.people``): per day, and per calendar month whose
+every day is rolled up and unchanged, the contact ids of the authors, of those who
+promoted, who detracted, and who detracted on a case resolved (or closed) at or after the
+detraction ("resolved"). The rest of the period (partial days, today, days changed since
+the refresh — including every day of both contacts' messages after a contact merge or
+its undo: ``coverage.split``) is read from the raw messages through
+``message_period_idx`` (workspace_id, sent_at), grouped per person. The counts are then
+the sizes of unions of sets — exact, since a distinct count over people is a union over
+every part, never a sum of per-day counts — taken in memory: a year is 12 month sets of
+each kind (~30 KB each at 1M cases), the days at either end of the period and the live
+people; no grouping of a year's 385,000 person-months in the database.
 
-"Converted" needs no scan of the period's messages either: a person converted exactly
-when their last public promotion of the period came after the earliest resolution of a
-case they detracted on in the period (the promotion that follows any detraction's
-resolution also follows the earliest one, and the last promotion is at least as late),
-so it is ``MAX(last_promoted_at) > MIN(first_done_at)`` over the person's cells and live
-rows. The same query returns the converted people's contact ids; only their own
-messages are then read (``identity__contact IN (…)``, ``CHUNK`` contacts a query, through
-the identities' ``contact_id`` index and ``message_stance_idx``, the messages' public
-promotions and warnings by identity) for the times to conversion, which need every
-resolution and the first promotion after each: found in SQL by a window over each
-person's events (:data:`_WAITS_SQL`), which returns one shortest wait per person rather
-than every message with two timestamps to parse (at 4,500 converted people a year,
-15,000 rows: most of the time the conversion took).
+A person converted exactly when, in the period, a promotion followed the resolution of a
+case they detracted on; so only people in both the promoted and the resolved sets can
+have (a few thousand in a year at 1M cases, of 210,000 authors). For those candidates
+the times to conversion need every resolution and the first promotion after each: the
+rolled-up days' promotions and resolutions are kept one row per message
+(``PromoterEvent``, read by person through ``promoter_event_idx``: no identity, message
+or case is read), the live rows' come from the messages; a window over each person's
+events in SQL (:data:`_WAITS_SQL`) returns one shortest wait per person who converted.
+The converted people are those with a wait.
 
 The drill-down lists the messages behind each count. Its per-person checks go through
 the message's identity (the ``identity_id`` foreign-key index) and the identity's
-contact; for "converted", the people come first from the same cells and live rows as the
+contact; for "converted", the people come first from the same sets and events as the
 score (:func:`converted_people`), then only their messages are read, by contact id: the
 page and its capped count are bounded by the converted people's messages, not by the
 period's.
@@ -62,14 +55,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import Case as SqlCase
 from django.db.models import (
     DateTimeField,
     Exists,
     F,
     Max,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -79,9 +71,10 @@ from django.db.models import (
 from django.db.models.functions import Left, TruncDate
 
 from fairdesk.cases.models import Case, Direction, Message, Visibility
-from fairdesk.insights import coverage
-from fairdesk.insights.models import PromoterCell, PromoterMonthCell, RollupDay
+from fairdesk.insights import coverage, people
+from fairdesk.insights.models import PromoterEvent, PromoterPeople, RollupDay
 from fairdesk.insights.queries.expressions import (
+    AnyOf,
     resolved_at,
     run_over,
     seconds_sql,
@@ -94,11 +87,12 @@ DETRACTS = "detracts"
 KINDS = ("authors", "promoters", "detractors", "converted")
 EXCERPT = 280
 COUNT_CAP = 1000  # the drill-down counts its messages exactly up to this many
-# Converted people per query of the times to conversion. Large: PostgreSQL reads the
-# identities of a chunk the same way for 500 people as for 5,000 (a scan of them all at
-# 1M cases), so at 4,500 converted people in a year 500 a chunk cost 9 scans, 0.85 s.
-CHUNK = 5000
-WORK_MEM = "64MB"  # for the per-person grouping of the score (PostgreSQL)
+# Candidates per query of the times to conversion: a year at 1M cases has ~8,000, read
+# in one pass over the year's ``PromoterEvent`` rows.
+CHUNK = 20_000
+# The sets of people kept per day and month (``PromoterPeople``): who wrote, promoted,
+# detracted, and detracted on a case resolved at or after the detraction.
+SETS = ("authors", "promoted", "detracted", "resolved")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,115 +180,109 @@ def _public(workspace: Workspace) -> QuerySet[Message]:
     )
 
 
-def _done_after_detraction() -> SqlCase:
-    """For a detraction (annotated ``done_at``): its case's resolution, if at or after it."""
-    return SqlCase(
-        When(Q(stance=DETRACTS, done_at__gte=F("sent_at")), then=F("done_at")),
-        default=None,
-        output_field=DateTimeField(),
-    )
+def _flags() -> dict[str, Max]:
+    """Per group of public messages: whether they promoted, detracted, and detracted on a
+    case resolved (or closed) at or after the detraction (the last of :data:`SETS`)."""
+    return {
+        "promoted": Max(_flag(Q(stance=PROMOTES))),
+        "detracted": Max(_flag(Q(stance=DETRACTS))),
+        "resolved": Max(_flag(Q(stance=DETRACTS, done_at__gte=F("sent_at")))),
+    }
 
 
-def _promoted_at() -> SqlCase:
-    return SqlCase(
-        When(Q(stance=PROMOTES), then=F("sent_at")), default=None, output_field=DateTimeField()
+def _written(workspace: Workspace, within: Q) -> Any:
+    return (
+        _public(workspace)
+        .filter(within)
+        .annotate(done_at=resolved_at("case__"), person=F("identity__contact_id"))
     )
 
 
 def day_rows(workspace: Workspace, within: Q, **_: Any) -> Any:
-    """The public messages written ``within``, per (day, contact): the cells' values."""
+    """The people who wrote in public ``within``, per (day, person), with their flags
+    (:func:`_flags`): the rollup's sets of a day."""
+    return (
+        _written(workspace, within)
+        .annotate(day=TruncDate("sent_at", tzinfo=UTC))
+        .values("day", "person")
+        .annotate(**_flags())
+        .order_by()
+    )
+
+
+def _person_rows(workspace: Workspace, within: Q) -> Any:
+    """The people who wrote in public ``within``, with their flags (:func:`_flags`)."""
+    return _written(workspace, within).values("person").annotate(**_flags()).order_by()
+
+
+def _events(workspace: Workspace, within: Q) -> Any:
+    """The promotions (kind 0, at when written) and the resolutions of the cases detracted
+    on, at or after the detraction (kind 1, at the resolution), of the public messages
+    written ``within``: one row per message (``e_person``, ``e_kind``, ``e_at``)."""
+    promotion = Q(stance=PROMOTES)
     return (
         _public(workspace)
         .filter(within)
-        .annotate(done_at=resolved_at("case__"), day=TruncDate("sent_at", tzinfo=UTC))
-        .values("day", "identity__contact_id")
-        .annotate(
-            promoted=Max(_flag(Q(stance=PROMOTES))),
-            detracted=Max(_flag(Q(stance=DETRACTS))),
-            last_promoted_at=Max(_promoted_at()),
-            first_done_at=Min(_done_after_detraction()),
-        )
-        .order_by()
-    )
-
-
-_COLUMNS = ("person", "promoted", "detracted", "promoted_at", "done_at")
-
-
-def _live_part(workspace: Workspace, live: Q) -> QuerySet[Message]:
-    return (
-        _public(workspace)
-        .filter(live)
         .annotate(done_at=resolved_at("case__"))
+        .filter(promotion | Q(stance=DETRACTS, done_at__gte=F("sent_at")))
         .annotate(
-            s_person=F("identity__contact_id"),
-            s_promoted=_flag(Q(stance=PROMOTES)),
-            s_detracted=_flag(Q(stance=DETRACTS)),
-            s_promoted_at=_promoted_at(),
-            s_done_at=_done_after_detraction(),
+            e_person=F("identity__contact_id"),
+            e_kind=SqlCase(
+                When(promotion, then=Value(PromoterEvent.PROMOTION)),
+                default=Value(PromoterEvent.RESOLUTION),
+            ),
+            e_at=SqlCase(
+                When(promotion, then=F("sent_at")),
+                default=F("done_at"),
+                output_field=DateTimeField(),
+            ),
         )
-        .values(*(f"s_{c}" for c in _COLUMNS))
+        .values("e_person", "e_kind", "e_at")
         .order_by()
     )
 
 
-def _cells_part(
-    workspace: Workspace, cells: Q, model: type[PromoterCell | PromoterMonthCell] = PromoterCell
-) -> QuerySet[Any]:
+def day_events(workspace: Workspace, within: Q) -> Any:
+    """The events (:func:`_events`) written ``within``, each with its message's day: the
+    rollup's ``PromoterEvent`` rows."""
     return (
-        model.objects.filter(workspace=workspace)
-        .filter(cells)
-        .annotate(
-            s_person=F("person"),
-            s_promoted=_flag(Q(promoted=True)),
-            s_detracted=_flag(Q(detracted=True)),
-            s_promoted_at=F("last_promoted_at"),
-            s_done_at=F("first_done_at"),
-        )
-        .values(*(f"s_{c}" for c in _COLUMNS))
-        .order_by()
+        _events(workspace, within)
+        .annotate(day=TruncDate("sent_at", tzinfo=UTC))
+        .values("day", "e_person", "e_kind", "e_at")
     )
 
 
-# Per person (contact) over both halves, then one row of totals (kind 0) followed by the
-# converted people's contact ids (kind 1). PostgreSQL materialises ``people`` once.
-_SCORE_SQL = """
-WITH people AS (
-    SELECT s_person AS person, MAX(s_promoted) AS promoted, MAX(s_detracted) AS detracted,
-           MAX(s_promoted_at) AS promoted_at, MIN(s_done_at) AS done_at
-    FROM ({rows}) AS author_rows
-    GROUP BY s_person
-)
-SELECT 0, COUNT(*), SUM(CASE WHEN promoted = 1 AND detracted = 0 THEN 1 ELSE 0 END),
-       SUM(detracted), NULL
-FROM people
-UNION ALL
-SELECT 1, 0, 0, 0, person FROM people WHERE promoted_at > done_at
-"""
-_CONVERTED_SQL = """
-SELECT s_person
-FROM ({rows}) AS author_rows
-WHERE s_promoted_at IS NOT NULL OR s_done_at IS NOT NULL
-GROUP BY s_person
-HAVING MAX(s_promoted_at) > MIN(s_done_at)
-"""
+@dataclass(frozen=True, slots=True)
+class _People:
+    """The period's people, each a sorted array of contact ids (:data:`SETS`)."""
+
+    authors: people.Ids
+    promoted: people.Ids
+    detracted: people.Ids
+    resolved: people.Ids
 
 
-def _author_rows(workspace: Workspace, start: datetime, end: datetime) -> QuerySet[Any] | None:
-    """The period's rows per person and day: the cells of the rolled-up days and the live
-    messages of the rest, as one ``UNION ALL`` (None for an empty period)."""
-    split = coverage.split(workspace, RollupDay.Figure.PROMOTERS, start, end)
-    parts: list[QuerySet[Any]] = []
+def _people(workspace: Workspace, split: coverage.Split) -> _People:
+    """The union of the sets of the period's whole months and its other rolled-up days,
+    and the people of its live rows (grouped per person in the database)."""
+    found: dict[str, list[people.Ids]] = {name: [] for name in SETS}
     months, days = _months_and_days(workspace, split.days)
-    if months:
-        parts.append(_cells_part(workspace, _day_in(months), PromoterMonthCell))
+    rolled = Q(month=True) & _day_in(months) if months else None
     cells = coverage.Split(days, ()).cells()
     if cells is not None:
-        parts.append(_cells_part(workspace, cells))
+        rolled = Q(month=False) & cells if rolled is None else rolled | Q(month=False) & cells
+    if rolled is not None:
+        sets = PromoterPeople.objects.filter(workspace=workspace).filter(rolled)
+        for blobs in sets.values_list(*SETS):
+            for name, blob in zip(SETS, blobs, strict=True):
+                found[name].append(people.decode(blob))
     live = split.live_rows("sent_at")
     if live is not None:
-        parts.append(_live_part(workspace, live))
-    return union_all(parts) if parts else None
+        rows = list(_person_rows(workspace, live).values_list("person", *SETS[1:]))
+        found[SETS[0]].append(people.ids_of(row[0] for row in rows))
+        for n, name in enumerate(SETS[1:], start=1):
+            found[name].append(people.ids_of(row[0] for row in rows if row[n]))
+    return _People(*(people.union(found[name]) for name in SETS))
 
 
 def _month_end(month: date) -> date:
@@ -316,8 +304,8 @@ def _months_and_days(
     workspace: Workspace, runs: tuple[tuple[date, date], ...]
 ) -> tuple[list[date], tuple[tuple[date, date], ...]]:
     """Cut the rolled-up, unchanged day runs into the whole months read from the month
-    cells (every day of the month is in a run, so none is stale, and the refresh summed
-    the month from those days) and the runs of days left over, read from the day cells."""
+    sets (every day of the month is in a run, so none is stale, and the refresh wrote
+    the month from those days) and the runs of days left over, read from the day sets."""
     candidates = _whole_months(runs)
     if not candidates:
         return [], runs
@@ -339,7 +327,7 @@ def _months_and_days(
 
 
 def _day_in(months: list[date]) -> Q:
-    """Month cells of the given months (runs of consecutive months as one range)."""
+    """Month sets of the given months (runs of consecutive months as one range)."""
     ranges: list[tuple[date, date]] = []
     for month in months:
         if ranges and _month_end(ranges[-1][1]) + coverage.DAY == month:
@@ -352,64 +340,37 @@ def _day_in(months: list[date]) -> Q:
     return found
 
 
-def _per_person(rows: QuerySet[Any], template: str) -> list[tuple[Any, ...]]:
-    """Run ``template`` over ``rows``. On PostgreSQL in a transaction of its own settings:
-    ``work_mem`` :data:`WORK_MEM`, so that grouping a year's people (hundreds of thousands
-    at 1M cases) hashes in memory instead of spilling batches to disk at the default 4 MB;
-    no JIT (compiling the plan costs more than this short query saves); and no parallel
-    workers: the planner cannot estimate the people of a ``UNION ALL`` (it guesses 200),
-    so it splits the grouping into partial hashes per worker (each still ~90,000 people
-    over a year) that it then sorts and merges. One process hashing them all was faster
-    on an idle machine (fd_1m: 12 months 273 -> 235 ms, 90 days 94 -> 82 ms) and does
-    not take the other cores from concurrent requests."""
-    connection = connections[rows.db]
-    if connection.vendor != "postgresql":
-        return run_over(rows, template)
-    with transaction.atomic(using=rows.db, savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        return run_over(rows, template)
-
-
 def social_promoter_score(workspace: Workspace, start: datetime, end: datetime) -> PromoterScore:
-    """The split, one query over the cells and the live rows, then the converted people's
-    times to conversion (see the module docstring)."""
-    rows = _author_rows(workspace, start, end)
-    if rows is None:  # an empty period
-        return PromoterScore(0, 0, 0, 0, None)
-    authors = promoters = detractors = 0
-    converted: list[int] = []
-    for kind, *counts, person in _per_person(rows, _SCORE_SQL):
-        if kind == 0:
-            authors, promoters, detractors = (int(n or 0) for n in counts)
-        else:
-            converted.append(person)
+    """The period's sets of people, then the candidates' times to conversion (see the
+    module docstring)."""
+    split = coverage.split(workspace, RollupDay.Figure.PROMOTERS, start, end)
+    found = _people(workspace, split)
+    authors = len(found.authors)
+    promoters = len(people.without(found.promoted, found.detracted))
+    detractors = len(found.detracted)
+    waits = _waits(workspace, split, people.common(found.promoted, found.resolved))
     sps = round(100 * (promoters - detractors) / authors, 1) if authors else None
-    hours = _conversion_hours(_Period(workspace, start, end), converted)
-    return PromoterScore(authors, promoters, detractors, len(converted), sps, hours)
+    hours = round(statistics.median(waits.values()) / 3600, 1) if waits else None
+    return PromoterScore(authors, promoters, detractors, len(waits), sps, hours)
 
 
 def converted_people(workspace: Workspace, start: datetime, end: datetime) -> list[int]:
-    """The contact ids of the people converted in the period: the score's own test
-    (``MAX(last_promoted_at) > MIN(first_done_at)``) over the same cells and live rows,
-    one query. Rows that neither promoted nor hold a resolution cannot change it."""
-    rows = _author_rows(workspace, start, end)
-    if rows is None:
-        return []
-    return sorted(person for (person,) in _per_person(rows, _CONVERTED_SQL))
+    """The contact ids of the people converted in the period: the score's own sets and
+    times to conversion (a person converted exactly when they have one)."""
+    split = coverage.split(workspace, RollupDay.Figure.PROMOTERS, start, end)
+    found = _people(workspace, split)
+    return sorted(_waits(workspace, split, people.common(found.promoted, found.resolved)))
 
 
-# Per converted person, the shortest wait from a resolution to their next promotion. The
-# events (promotions at ``sent_at``, resolutions at ``done_at``) are ordered newest first
-# per person, so a resolution's next promotion is the earliest promotion among the rows
-# before it; at the same instant the resolution sorts first: a promotion must come after.
+# Per person, the shortest wait from a resolution to their next promotion. The events
+# (promotions, kind 0, and resolutions, kind 1) are ordered newest first per person, so a
+# resolution's next promotion is the earliest promotion among the rows before it; at the
+# same instant the resolution sorts first: a promotion must come after.
 _WAITS_SQL = """
 SELECT e_person, MIN({seconds})
 FROM (
-    SELECT e_person, e_kind, e_done_at,
-           MIN(e_promoted_at) OVER (
+    SELECT e_person, e_kind, e_at,
+           MIN(CASE WHEN e_kind = 0 THEN e_at END) OVER (
                PARTITION BY e_person ORDER BY e_at DESC, e_kind DESC
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
            ) AS next_promoted_at
@@ -420,49 +381,30 @@ GROUP BY e_person
 """
 
 
-def _conversion_events(period: _Period, people: list[int]) -> QuerySet[Any]:
-    """The people's promotions (kind 0) and the resolutions of the cases they detracted
-    on, at or after the detraction (kind 1), in the period: one row per message."""
-    return (
-        period.messages()
-        .filter(identity__contact__in=people)
-        .annotate(done_at=resolved_at("case__"))
-        .filter(Q(stance=PROMOTES) | Q(stance=DETRACTS, done_at__gte=F("sent_at")))
-        .annotate(
-            e_person=F("identity__contact_id"),
-            e_kind=SqlCase(When(Q(stance=PROMOTES), then=Value(0)), default=Value(1)),
-            e_at=SqlCase(
-                When(Q(stance=PROMOTES), then=F("sent_at")),
-                default=F("done_at"),
-                output_field=DateTimeField(),
-            ),
-            e_promoted_at=_promoted_at(),
-            e_done_at=SqlCase(
-                When(Q(stance=DETRACTS), then=F("done_at")),
-                default=None,
-                output_field=DateTimeField(),
-            ),
-        )
-        .values("e_person", "e_kind", "e_at", "e_promoted_at", "e_done_at")
-        .order_by()
-    )
-
-
-def _conversion_hours(period: _Period, converted: list[int]) -> float | None:
-    """The median over converted people of their shortest resolution-to-promotion time.
-
-    For each resolution (of a case the person detracted on, at or after the detraction)
-    the first promotion after it, before the end of the period (a promotion after a
-    resolution in the period is itself in the period): in SQL, ``CHUNK`` people a query,
-    one number per person back (:data:`_WAITS_SQL`), not their every message and its
-    times to parse; then the median here."""
-    shortest: list[float] = []
-    for at in range(0, len(converted), CHUNK):
-        events = _conversion_events(period, converted[at : at + CHUNK])
-        seconds = seconds_sql(connections[events.db].vendor, "next_promoted_at", "e_done_at")
-        template = _WAITS_SQL.replace("{seconds}", seconds)
-        shortest += [seconds / 3600 for _, seconds in run_over(events, template)]
-    return round(statistics.median(shortest), 1) if shortest else None
+def _waits(workspace: Workspace, split: coverage.Split, candidates: people.Ids) -> dict[int, float]:
+    """Per candidate who converted, their shortest wait in seconds from the resolution of a
+    case they detracted on (in the period) to their next promotion (in the period). The
+    events of the rolled-up days from ``PromoterEvent`` by person, those of the live rows
+    from the raw messages; ``CHUNK`` people a query, one number per person back."""
+    cells = coverage.Split(split.days, ()).cells()
+    live = split.live_rows("sent_at")
+    waits: dict[int, float] = {}
+    for at in range(0, len(candidates), CHUNK):
+        chunk = [int(person) for person in candidates[at : at + CHUNK]]
+        parts: list[QuerySet[Any]] = []
+        if cells is not None:
+            parts.append(
+                PromoterEvent.objects.filter(workspace=workspace)
+                .filter(cells, AnyOf("person", chunk))
+                .values(e_person=F("person"), e_kind=F("kind"), e_at=F("at"))
+                .order_by()
+            )
+        if live is not None:
+            parts.append(_events(workspace, live).filter(AnyOf("identity__contact_id", chunk)))
+        rows = union_all(parts)
+        seconds = seconds_sql(connections[rows.db].vendor, "next_promoted_at", "e_at")
+        waits.update(run_over(rows, _WAITS_SQL.replace("{seconds}", seconds)))
+    return waits
 
 
 def _messages_of(period: _Period, kind: str) -> QuerySet[Message]:
@@ -476,7 +418,8 @@ def _messages_of(period: _Period, kind: str) -> QuerySet[Message]:
         # The converted people first (from the rolled-up cells where it can), then only
         # their own messages: no correlated search of the period per message.
         people = converted_people(period.workspace, period.start, period.end)
-        return messages.filter(stance__in=[PROMOTES, DETRACTS], identity__contact__in=people)
+        converted = AnyOf("identity__contact_id", people)
+        return messages.filter(converted, stance__in=[PROMOTES, DETRACTS])
     return messages
 
 

@@ -1,5 +1,5 @@
-"""The Social Promoter Score read from the monthly promoter cells (``PromoterMonthCell``)
-equals the score computed from the raw messages alone — over periods made of whole
+"""The Social Promoter Score read from the monthly sets of people (``PromoterPeople`` with
+``month``) equals the score computed from the raw messages alone — over periods made of whole
 months, partial months and partial days, after changes to days of old months (before and
 after the refresh), and never counting another workspace's rows.
 
@@ -19,10 +19,12 @@ from django.utils import timezone
 from fairdesk.cases.models import Case, CaseStatus, Message
 from fairdesk.contacts.merge import merge_contacts
 from fairdesk.contacts.models import Contact, ContactIdentity
-from fairdesk.insights.models import PromoterCell, PromoterMonthCell, RollupDay
+from fairdesk.insights import people
+from fairdesk.insights.models import PromoterPeople, RollupDay
 from fairdesk.insights.queries.promoters import (
     DETRACTS,
     PROMOTES,
+    SETS,
     _Period,
     _whole_months,
     social_promoter_score,
@@ -87,7 +89,7 @@ def assert_exact(workspace: Workspace) -> None:
 
 
 def assert_months_are_their_days(workspace: Workspace) -> None:
-    """Every month cell is its days' cells summed per person, recomputed in Python."""
+    """Every month's sets are the unions of its days' sets, recomputed in Python."""
     months = RollupDay.objects.filter(workspace=workspace, figure=MONTHS)
     assert months.exists()
     for month in months.values_list("day", flat=True):
@@ -96,17 +98,16 @@ def assert_months_are_their_days(workspace: Workspace) -> None:
             workspace=workspace, figure=RollupDay.Figure.PROMOTERS, day__gte=month, day__lte=last
         )
         assert days.count() == last.day  # only a month whose every day is rolled up
-        expected: dict[int, tuple[bool, bool, datetime | None, datetime | None]] = {}
-        for cell in PromoterCell.objects.filter(workspace=workspace, day__gte=month, day__lte=last):
-            p, d, lp, fd = expected.get(cell.person, (False, False, None, None))
-            lp = max((t for t in (lp, cell.last_promoted_at) if t is not None), default=None)
-            fd = min((t for t in (fd, cell.first_done_at) if t is not None), default=None)
-            expected[cell.person] = (p or cell.promoted, d or cell.detracted, lp, fd)
-        found = {
-            c.person: (c.promoted, c.detracted, c.last_promoted_at, c.first_done_at)
-            for c in PromoterMonthCell.objects.filter(workspace=workspace, day=month)
-        }
-        assert found == expected
+        expected: dict[str, set[int]] = {name: set() for name in SETS}
+        day_rows = PromoterPeople.objects.filter(
+            workspace=workspace, month=False, day__gte=month, day__lte=last
+        )
+        for row in day_rows:
+            for name in SETS:
+                expected[name] |= {int(i) for i in people.decode(getattr(row, name))}
+        found = PromoterPeople.objects.get(workspace=workspace, month=True, day=month)
+        assert {n: {int(i) for i in people.decode(getattr(found, n))} for n in SETS} == expected
+        assert expected["authors"] >= expected["promoted"] | expected["detracted"]
 
 
 def _old_messages(ws: Workspace) -> _Period:
@@ -211,18 +212,14 @@ def test_the_score_from_month_cells_equals_the_raw_rows(
     done = refresh(workspace=workspace)
     assert done.summed[MONTHS] == 4  # the four whole months of data, not the current one
     assert_months_are_their_days(workspace)
-    assert not PromoterMonthCell.objects.filter(workspace=other_workspace).exists()
-    # Fewer rows than the days they sum: what makes a year cheap.
-    assert (
-        PromoterMonthCell.objects.filter(workspace=workspace).count()
-        < PromoterCell.objects.filter(
-            workspace=workspace, day__lt=T0.date() + timedelta(days=DAYS)
-        ).count()
-    )
+    assert not PromoterPeople.objects.filter(workspace=other_workspace).exists()
+    # One row per month: what makes a year cheap.
+    assert PromoterPeople.objects.filter(workspace=workspace, month=True).count() == 4
     with CaptureQueriesContext(connection) as read:
         assert social_promoter_score(workspace, *PERIODS[1]) == live_score(workspace, *PERIODS[1])
-    sql = " ".join(q["sql"] for q in read.captured_queries)
-    assert '"insights_promotermonthcell"' in sql and '"insights_promotercell"' in sql
+    sql = [q["sql"] for q in read.captured_queries]
+    # Month and day sets in one query, the live partial days from the messages.
+    assert len([q for q in sql if '"insights_promoterpeople"' in q]) == 1
     assert_exact(workspace)
     refresh(workspace=other_workspace)
     assert_exact(other_workspace)
@@ -267,18 +264,17 @@ def test_a_month_with_a_stale_day_is_read_from_its_days(workspace: Workspace, se
     # Before the refresh the changed day is live: its month's cells must not be read.
     for start, end in PERIODS:
         assert social_promoter_score(workspace, start, end) == live_score(workspace, start, end)
-    # A month with a day not rolled up is never read from its month cells (here made
-    # wrong, so that a read of them would show), and the refresh sums it again.
+    # A month with a day not rolled up is never read from its month sets (here made
+    # wrong, so that a read of them would show), and the refresh writes it again.
     RollupDay.objects.filter(
         workspace=workspace, figure=RollupDay.Figure.PROMOTERS, day=M1.date() + timedelta(days=4)
     ).delete()
-    PromoterMonthCell.objects.filter(workspace=workspace, day=M1.date()).update(
-        promoted=True, detracted=True
+    stranger = people.encode(people.ids_of([10**9]))
+    PromoterPeople.objects.filter(workspace=workspace, month=True, day=M1.date()).update(
+        **{name: stranger for name in SETS}
     )
     one_month = (M1, M1 + timedelta(days=month_end(M1.date()).day))
-    with CaptureQueriesContext(connection) as read:
-        assert social_promoter_score(workspace, *one_month) == live_score(workspace, *one_month)
-    assert '"insights_promotermonthcell"' not in " ".join(q["sql"] for q in read.captured_queries)
+    assert social_promoter_score(workspace, *one_month) == live_score(workspace, *one_month)
     assert refresh(workspace=workspace).summed[MONTHS] >= 1
     assert_months_are_their_days(workspace)
     assert_exact(workspace)

@@ -7,6 +7,7 @@ public message of the period, grouped by person, with a per-message conversion c
 """
 
 import random
+import re
 import statistics
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -21,7 +22,7 @@ from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Messag
 from fairdesk.contacts.merge import merge_contacts, unmerge_contacts
 from fairdesk.contacts.models import Contact
 from fairdesk.insights import coverage
-from fairdesk.insights.models import PromoterCell, RollupDay
+from fairdesk.insights.models import PromoterEvent, PromoterPeople, RollupDay
 from fairdesk.insights.queries import promoters
 from fairdesk.insights.queries.promoters import (
     DETRACTS,
@@ -315,8 +316,9 @@ def test_the_rolled_up_score_equals_the_raw_rows(
     assert whole.converted > 0 and whole.promoters > 0 and whole.detractors > 0  # a real test
     done = refresh(workspace=workspace)
     assert done.summed[FIGURE] == (NOW.date() - T0.date()).days
-    assert PromoterCell.objects.filter(workspace=workspace).exists()
-    assert not PromoterCell.objects.filter(workspace=other_workspace).exists()
+    for model in (PromoterPeople, PromoterEvent):
+        assert model.objects.filter(workspace=workspace).exists()
+        assert not model.objects.filter(workspace=other_workspace).exists()
     split = coverage.split(workspace, FIGURE, *PERIODS[1])
     assert split.days == ((T0.date() + timedelta(days=3), T0.date() + timedelta(days=8)),)
     assert_exact(workspace)
@@ -325,19 +327,19 @@ def test_the_rolled_up_score_equals_the_raw_rows(
     assert_exact(workspace)
 
 
-def test_rolled_up_days_read_no_message_but_the_converted_peoples(
-    workspace: Workspace, seeded: None
-) -> None:
+def test_rolled_up_days_read_no_message(workspace: Workspace, seeded: None) -> None:
     refresh(workspace=workspace)
     start, end = T0, T0 + timedelta(days=DAYS + 3)  # whole days, all rolled up
     expected = live_score(workspace, start, end)
     assert expected.converted > 0
     with CaptureQueriesContext(connection) as read:
         assert social_promoter_score(workspace, start, end) == expected
-    on_messages = [q["sql"] for q in read.captured_queries if '"cases_message"' in q["sql"]]
-    # The only reads of messages are the times to conversion, for the converted people.
-    assert on_messages and all('"contact_id" IN (' in sql for sql in on_messages)
-    assert any('"insights_promotercell"' in q["sql"] for q in read.captured_queries)
+    sql = [q["sql"] for q in read.captured_queries]
+    assert not [q for q in sql if '"cases_message"' in q]
+    assert any('"insights_promoterpeople"' in q for q in sql)
+    # The times to conversion are read for the candidates only, by person.
+    events = [q for q in sql if '"insights_promoterevent"' in q]
+    assert events and all(re.search(r'"person" (IN \(|= ANY\()', q) for q in events)
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.__name__ for c in CHANGES])
@@ -486,7 +488,8 @@ def test_the_converted_drill_down_reads_only_the_converted_peoples_messages(
     # The people from the cells, then the page and its count by their contact ids: no
     # correlated search of the period per message.
     assert len(on_messages) == 2
-    assert all('"contact_id" IN (' in sql and "EXISTS" not in sql for sql in on_messages)
+    by_contact = re.compile(r'"contact_id" (IN \(|= ANY\()')
+    assert all(by_contact.search(sql) and "EXISTS" not in sql for sql in on_messages)
     # Paged: the page's ids are picked in order first, then those messages read whole.
     for offset in (0, 3, len(expected) - 1):
         _, paged = sps_messages(workspace, start, end, kind="converted", limit=3, offset=offset)

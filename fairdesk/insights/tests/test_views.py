@@ -178,13 +178,12 @@ def test_overview_runs_the_same_queries_whatever_the_data(
     with CaptureQueriesContext(connection) as full:
         assert agent_client.get("/insights/", {"all": "1"}).status_code == 200
     # session, user, agent with its workspace, SLA table, rollup state (read once for every
-    # figure: coverage.one_read) + 3 parity, crickets + list, SPS (its times to conversion
-    # are one more query per 5,000 converted people: none here), praise by employee and by
-    # team (one query), kudos, service levels, CSAT (nothing rolled up yet); on
-    # PostgreSQL the SPS query sets its own work_mem, JIT and parallel workers first (three
-    # statements, promoters._per_person), and the page and parity each turn JIT off once
+    # figure: coverage.one_read) + 3 parity, crickets + list, SPS (the live people; its
+    # times to conversion are one more query per 20,000 candidates: none here), praise by
+    # employee and by team (one query), kudos, service levels, CSAT (nothing rolled up
+    # yet); on PostgreSQL the page and parity each turn JIT off once
     # (coverage.without_jit).
-    expected = 15 + (5 if connection.vendor == "postgresql" else 0)
+    expected = 15 + (2 if connection.vendor == "postgresql" else 0)
     assert len(empty.captured_queries) == len(full.captured_queries) == expected
 
 
