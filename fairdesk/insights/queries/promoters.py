@@ -71,6 +71,7 @@ from django.db.models import (
 from django.db.models.functions import Left, TruncDate
 
 from fairdesk.cases.models import Case, Direction, Message, Visibility
+from fairdesk.contacts.models import ContactIdentity
 from fairdesk.insights import coverage, people
 from fairdesk.insights.models import PromoterEvent, PromoterPeople, RollupDay
 from fairdesk.insights.queries.expressions import (
@@ -167,17 +168,21 @@ def _flag(condition: Q) -> SqlCase:
     return SqlCase(When(condition, then=Value(1)), default=Value(0))
 
 
-def _public(workspace: Workspace) -> QuerySet[Message]:
-    """The workspace's public, non-spam customer messages with a known author."""
+def _public_messages(workspace: Workspace) -> QuerySet[Message]:
+    """The workspace's public, non-spam customer messages."""
     return Message.objects.filter(
         workspace=workspace,
         direction=Direction.INBOUND,
         visibility=Visibility.PUBLIC,
         is_spam=False,
-        # Through the identity's contact (never NULL): an INNER JOIN, and no bitmap of
-        # every message with an author from the ``identity_id`` index.
-        identity__contact__isnull=False,
     )
+
+
+def _public(workspace: Workspace) -> QuerySet[Message]:
+    """The workspace's public, non-spam customer messages with a known author."""
+    # Through the identity's contact (never NULL): an INNER JOIN, and no bitmap of every
+    # message with an author from the ``identity_id`` index.
+    return _public_messages(workspace).filter(identity__contact__isnull=False)
 
 
 def _flags() -> dict[str, Max]:
@@ -415,11 +420,22 @@ def _messages_of(period: _Period, kind: str) -> QuerySet[Message]:
     if kind == "detractors":
         return messages.filter(stance=DETRACTS)
     if kind == "converted":
-        # The converted people first (from the rolled-up cells where it can), then only
-        # their own messages: no correlated search of the period per message.
+        # The converted people first (from the rolled-up sets and events where it can),
+        # then their identities (by the ``contact_id`` index), then only those
+        # identities' messages (by ``message_stance_idx``, on PostgreSQL from the index
+        # alone: their identities have a contact, no need to join each one): no
+        # correlated search of the period per message, and no scan of every identity for
+        # a few thousand people.
         people = converted_people(period.workspace, period.start, period.end)
-        converted = AnyOf("identity__contact_id", people)
-        return messages.filter(converted, stance__in=[PROMOTES, DETRACTS])
+        identities = ContactIdentity.objects.filter(
+            AnyOf("contact_id", people), workspace=period.workspace
+        ).values_list("id", flat=True)
+        return _public_messages(period.workspace).filter(
+            AnyOf("identity_id", identities),
+            stance__in=[PROMOTES, DETRACTS],
+            sent_at__gte=period.start,
+            sent_at__lt=period.end,
+        )
     return messages
 
 

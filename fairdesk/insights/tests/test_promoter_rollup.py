@@ -484,12 +484,14 @@ def test_the_converted_drill_down_reads_only_the_converted_peoples_messages(
     with CaptureQueriesContext(connection) as read:
         count, page = sps_messages(workspace, start, end, kind="converted", limit=100)
     assert (count, [m.message_id for m in page]) == (len(expected), expected)
-    on_messages = [q["sql"] for q in read.captured_queries if '"cases_message"' in q["sql"]]
-    # The people from the cells, then the page and its count by their contact ids: no
-    # correlated search of the period per message.
+    sql = [q["sql"] for q in read.captured_queries]
+    on_messages = [q for q in sql if '"cases_message"' in q]
+    # The people from the sets and events, their identities by contact id, then the page
+    # and its count by those identities: no correlated search of the period per message.
+    assert any(re.search(r'"contact_id" (IN \(|= ANY\()', q) for q in sql)
     assert len(on_messages) == 2
-    by_contact = re.compile(r'"contact_id" (IN \(|= ANY\()')
-    assert all(by_contact.search(sql) and "EXISTS" not in sql for sql in on_messages)
+    by_identity = re.compile(r'"identity_id" (IN \(|= ANY\()')
+    assert all(by_identity.search(q) and "EXISTS" not in q for q in on_messages)
     # Paged: the page's ids are picked in order first, then those messages read whole.
     for offset in (0, 3, len(expected) - 1):
         _, paged = sps_messages(workspace, start, end, kind="converted", limit=3, offset=offset)
