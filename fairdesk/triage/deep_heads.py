@@ -29,7 +29,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,6 @@ from fairdesk.triage import bundle, deep, metrics
 from fairdesk.triage.datasets import Dataset
 from fairdesk.triage.trained import (
     TASK_LABELS,
-    HeadOutput,
     TrainedHeads,
     _names,
     describe_bundles,
@@ -386,8 +385,9 @@ def deep_ranked(directory: Path | str) -> dict[str, list[bundle.BundleInfo]]:
 class TieredHeads(TrainedHeads):
     """The fast tier's trained heads, with deep heads in their place for some tasks.
 
-    ``outputs`` runs the fast heads (if any), encodes the batch once, and replaces the
-    fields of the tasks the deep heads own; every other field stays as the fast tier set it.
+    ``columns`` (and so ``outputs``) runs the fast heads (if any), encodes the batch once,
+    and replaces the fields of the tasks the deep heads own; every other field stays as the
+    fast tier set it.
     """
 
     def __init__(
@@ -418,19 +418,15 @@ class TieredHeads(TrainedHeads):
     def describe(self) -> dict[str, Any]:
         return describe_tiers(self._fast_infos, self.infos)
 
-    def outputs(self, texts: Sequence[str]) -> list[HeadOutput]:
-        base = self._fast.outputs(texts) if self._fast else [HeadOutput()] * len(texts)
+    def columns(self, texts: Sequence[str]) -> dict[str, list[Any]]:
+        columns = self._fast.columns(texts) if self._fast else {}
         embeddings = self.encoder.encode(texts)
-        columns: dict[str, list[Any]] = {}
         for task, head in self._deep.items():
             scores = head.decision(embeddings)
             columns.update(
                 head_fields(task, head.labels_of(scores), scores, self._deep_names[task])
             )
-        return [
-            replace(out, **{name: values[i] for name, values in columns.items()})
-            for i, out in enumerate(base)
-        ]
+        return columns
 
 
 def describe_tiers(

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import repeat
 
 from fairdesk.triage import abuse, intent, sentiment, signals, spam, stance, topics
 from fairdesk.triage.language import detect_language
 from fairdesk.triage.lexicon import Lexicon
 from fairdesk.triage.normalise import Normalised, normalise
 from fairdesk.triage.staff import StaffMatcher
-from fairdesk.triage.trained import HeadOutput, TrainedHeads
+from fairdesk.triage.trained import HEAD_FIELDS, TrainedHeads
 from fairdesk.triage.types import StaffMember, TriageResult
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,6 @@ UNREADABLE = TriageResult(
 )
 
 
-NO_HEADS = HeadOutput()
-
-
 class FastTriage:
     """``classify(texts) -> results``, one result per text, in order; never raises."""
 
@@ -80,40 +78,57 @@ class FastTriage:
     def _classify(self, texts: list[str]) -> list[TriageResult]:
         norms = [normalise(text) for text in texts]
         found = LEXICON.find_all([norm.folded for norm in norms])
-        if self.heads is None:
-            trained = [NO_HEADS] * len(texts)
-        else:
-            trained = self.heads.outputs([norm.clean for norm in norms])
-        return [self._result(*item) for item in zip(norms, found, trained, strict=True)]
+        columns = {} if self.heads is None else self.heads.columns([n.clean for n in norms])
+        # The heads' fields (HEAD_FIELDS order) by column, defaults where no head ran.
+        head = [columns.get(name, repeat(default, len(texts))) for name, default in HEAD_FIELDS]
+        return [self._result(*item) for item in zip(norms, found, *head, strict=True)]
 
-    def _result(self, norm: Normalised, found: set[str], head: HeadOutput) -> TriageResult:
+    def _result(
+        self,
+        norm: Normalised,
+        found: set[str],
+        head_sentiment: str | None,
+        head_score: float,
+        head_offensive: bool,
+        irony: bool,
+        hate: bool,
+        emotion: str,
+        support_intent: str,
+    ) -> TriageResult:
         folded = norm.folded
-        found_signals = signals.signals_in(found)
-        praise = intent.is_praise(folded, found)
-        kind = intent.detect_intent(folded, found, has_signal=bool(found_signals), praise=praise)
-        if head.sentiment is None:
+        if head_sentiment is None:
             compound = sentiment.score(norm.clean)
             feeling = sentiment.label(compound)
         else:
-            compound, feeling = head.sentiment_score, head.sentiment
-        reason = spam.spam_reason(
-            found, url_count=norm.url_count, reports_problem=kind == "complaint"
-        )
+            compound, feeling = head_score, head_sentiment
+        if found:
+            found_signals = signals.signals_in(found)
+            praise = intent.is_praise(folded, found)
+            kind = intent.detect_intent(
+                folded, found, has_signal=bool(found_signals), praise=praise
+            )
+            reason = spam.spam_reason(
+                found, url_count=norm.url_count, reports_problem=kind == "complaint"
+            )
+            topic = "security" if "security_report" in found_signals else topics.topic_of(found)
+        else:  # about half the texts match no phrase: what each rule gives for none
+            found_signals, praise, reason, topic = (), False, "", "other"
+            kind = "question" if intent.is_question(folded) else "feedback"
         return TriageResult(
             language=detect_language(folded),
             sentiment=feeling,
             sentiment_score=round(compound, 4),
             signals=found_signals,
-            topic="security" if "security_report" in found_signals else topics.topic_of(found),
+            topic=topic,
             intent=kind,
             praise=praise,
             praised_staff=self._staff.match(norm.clean) if praise else (),
             stance=stance.stance_of(found, sentiment_score=compound, intent=kind),
             spam=bool(reason),
             spam_reason=reason,
-            offensive="offensive" in found or head.offensive,
-            irony=head.irony,
-            emotion=head.emotion,
-            hate=head.hate,
-            support_intent=head.support_intent,
+            offensive=head_offensive or "offensive" in found,
+            irony=irony,
+            emotion=emotion,
+            hate=hate,
+            support_intent=support_intent,
         )

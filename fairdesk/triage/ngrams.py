@@ -71,12 +71,13 @@ def stacked_counts(
     n_features: int,
     word_range: tuple[int, int],
     char_range: tuple[int, int],
+    chunk: int = CHUNK,
 ) -> sp.csr_matrix:
-    """One CSR matrix from ``chunk_counts`` (rows, columns, counts of ``CHUNK`` texts at a
+    """One CSR matrix from ``chunk_counts`` (rows, columns, counts of ``chunk`` texts at a
     time, whichever hash makes the columns)."""
     rows, cols, counts = [], [], []
-    for start in range(0, len(docs), CHUNK):
-        r, c, n = chunk_counts(docs[start : start + CHUNK], n_features, word_range, char_range)
+    for start in range(0, len(docs), chunk):
+        r, c, n = chunk_counts(docs[start : start + chunk], n_features, word_range, char_range)
         rows.append(r + start)
         cols.append(c)
         counts.append(n)

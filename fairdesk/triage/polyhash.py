@@ -40,6 +40,11 @@ import scipy.sparse as sp
 
 from fairdesk.triage.ngrams import MAX_CHARS, stacked_counts
 
+# Texts per hashing pass. The (row, column) keys of a pass are sorted, and sorting many
+# small arrays is quicker than one large one (they stay in cache): 200 tweets make about
+# 60,000 keys; with the 1,000 of ``ngrams.CHUNK`` (300,000 keys) counting took 1.1x as long.
+CHUNK = 200
+
 _R = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
 _R_INV = pow(_R, -1, 2**64)
 _U64 = np.uint64
@@ -119,7 +124,7 @@ def poly_counts(
     docs = [t[:MAX_CHARS] if isinstance(t, str) else "" for t in texts]
     if lowercase:
         docs = [d.lower() for d in docs]
-    return stacked_counts(docs, _chunk_counts, n_features, word_range, char_range)
+    return stacked_counts(docs, _chunk_counts, n_features, word_range, char_range, CHUNK)
 
 
 def _chunk_counts(
@@ -147,8 +152,11 @@ def _chunk_counts(
     else:
         key = (rows.astype(_U64) << _U64(bits)) | column
     key.sort()
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
-    count = np.diff(np.r_[first, len(key)]).astype(np.float32)
+    new = np.empty(len(key), dtype=bool)  # where a run of equal keys starts
+    new[:1] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    count = np.diff(first, append=len(key)).astype(np.float32)
     distinct = key[first]
     return (
         np.right_shift(distinct, bits).astype(np.int64),

@@ -67,7 +67,8 @@ class HeadOutput:
     support_intent: str = ""
 
 
-_FIELDS = [(f.name, f.default) for f in fields(HeadOutput)]
+# Each field in order, with the value it keeps where no head fills it.
+HEAD_FIELDS = [(f.name, f.default) for f in fields(HeadOutput)]
 
 
 class TrainedHeads:
@@ -105,15 +106,22 @@ class TrainedHeads:
         return tuple(sorted(self._static.dense)) if self._static else ()
 
     def outputs(self, texts: Sequence[str]) -> list[HeadOutput]:
-        columns: dict[str, Iterable[Any]] = {}
+        columns = self.columns(texts)
+        values = [columns.get(name, repeat(default, len(texts))) for name, default in HEAD_FIELDS]
+        return [HeadOutput(*row) for row in zip(*values, strict=True)]
+
+    def columns(self, texts: Sequence[str]) -> dict[str, list[Any]]:
+        """:meth:`outputs` by field: one value per text for each ``HeadOutput`` field a
+        head fills (a field no head fills is absent). ``FastTriage`` reads these, with no
+        ``HeadOutput`` per text."""
+        columns: dict[str, list[Any]] = {}
         embeddings = self._static.embedder.embed(texts) if self._static else None
         for stack in self._stacks:
             for task, scores in stack.decisions(texts).items():
                 if embeddings is not None and self._static and task in self._static.dense:
                     scores = scores + embeddings @ self._static.dense[task].T
                 columns.update(self._fields(task, scores))
-        values = [columns.get(name, repeat(default, len(texts))) for name, default in _FIELDS]
-        return [HeadOutput(*row) for row in zip(*values, strict=True)]
+        return columns
 
     def _fields(self, task: str, scores: np.ndarray) -> dict[str, list[Any]]:
         return head_fields(task, self._models[task].labels_of(scores), scores, self._names[task])

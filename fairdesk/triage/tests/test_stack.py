@@ -49,6 +49,22 @@ def test_blocks_split_by_size_give_the_same_scores(
     assert_same_as_each_head(apart, models, probe()[:400])
 
 
+def test_a_full_width_block_scores_exactly_as_a_compact_one(
+    models: dict[str, HashedLinearModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack, "FULL_WIDTH_RATIO", 0)
+    compact = HeadStack(models)
+    monkeypatch.setattr(stack, "FULL_WIDTH_RATIO", 1_000)
+    monkeypatch.setattr(stack, "MAX_BLOCK_BYTES", 2**40)
+    full = HeadStack(models)
+    assert [b.column is None for b in compact._blocks] == [False]
+    assert [b.column is None for b in full._blocks] == [True]
+    texts = probe()[:400]
+    want, got = compact.decisions(texts), full.decisions(texts)
+    assert all(got[name].tobytes() == want[name].tobytes() for name in models)  # bit for bit
+    assert_same_as_each_head(full, models, texts)
+
+
 def test_batches_larger_than_a_chunk(
     models: dict[str, HashedLinearModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:

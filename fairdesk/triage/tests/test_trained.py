@@ -179,14 +179,14 @@ def test_a_failing_text_does_not_stop_the_batch(
     models: dict[str, HashedLinearModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     heads = TrainedHeads(models)
-    outputs = heads.outputs
+    columns = heads.columns
 
-    def flaky(texts: list[str]) -> list:
+    def flaky(texts: list[str]) -> dict:
         if "boom" in texts:
             raise RuntimeError("a head failed")
-        return outputs(texts)
+        return columns(texts)
 
-    monkeypatch.setattr(heads, "outputs", flaky)
+    monkeypatch.setattr(heads, "columns", flaky)
     first, failed, last = FastTriage(heads=heads).classify(
         ["My internet is not working", "boom", "I am still waiting on my card?"]
     )
