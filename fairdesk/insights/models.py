@@ -111,6 +111,9 @@ class RollupDay(models.Model):
     # The SLA table the day was measured against ("" when the figure does not use it).
     targets_key = models.CharField(max_length=64, blank=True)
     computed_at = models.DateTimeField()
+    # Summed before every deadline of the day had passed (crickets): some of its cells
+    # still wait on the clock. The refresh sums it again once they all have.
+    pending = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["figure", "day"]
@@ -187,8 +190,16 @@ class ServiceLevelCell(Cell):
 
 
 class CricketCell(Cell):
-    """Customer messages written on the day (all past their deadline), per sentiment,
-    praise, channel and team: how many, how many due, how many never answered."""
+    """Customer messages written on the day, per sentiment, praise, channel and team: how
+    many, how many due, how many never answered, as at the refresh.
+
+    Messages still inside their deadline at the refresh are kept apart, grouped also by
+    the time they were sent and their deadline's length in seconds (``sent_at`` and
+    ``target``, otherwise null): ``due`` and ``crickets`` are 0 there, ``unanswered``
+    counts those no reply had answered, and the reader counts them due once ``target``
+    seconds have passed since ``sent_at``. A reply written later changes the case, which
+    sends the day back to the live query until the next refresh.
+    """
 
     sentiment = models.CharField(max_length=10)
     is_praise = models.BooleanField()
@@ -199,6 +210,9 @@ class CricketCell(Cell):
     messages = models.PositiveIntegerField()
     due = models.PositiveIntegerField()
     crickets = models.PositiveIntegerField()
+    sent_at = models.DateTimeField(null=True)
+    target = models.FloatField(null=True)
+    unanswered = models.PositiveIntegerField(default=0)
 
     class Meta(Cell.Meta):
         indexes = [models.Index(fields=["workspace", "day"], name="cricket_cell_idx")]

@@ -4,13 +4,17 @@ Per workspace, in one transaction holding the workspace's ``RollupState`` row (a
 refresh waits for the first, then finds nothing to do):
 
 1. Days that changed since the last refresh (``coverage.stale_days``) are forgotten.
-2. Days measured against another SLA table than today's are forgotten.
+2. Days measured against another SLA table than today's are forgotten, and so are
+   pending days whose deadlines have all passed since (see 3).
 3. Every day from the first raw row to the last finished day that is not rolled up is
    summed with the same query the pages run live, grouped by day, ``BATCH_DAYS`` at a
-   time. A day is finished when it has ended — for service levels and crickets, when every
-   deadline of the day has passed too (``coverage.settle_time``), so nothing on it is
-   still pending by the clock. Days with no rows are recorded too: the pages then know
-   they are empty without asking.
+   time. A day is finished when it has ended — for service levels, when every deadline
+   of the day has passed too (``coverage.settle_time``), so nothing on it is still
+   pending by the clock. Crickets are summed when the day ends: the messages still inside
+   their deadline keep their own cells, which the pages count due by the clock
+   (``CricketCell``), and the day is marked ``pending``; step 2 forgets it once every
+   deadline of it has passed, so it is summed again into a few cells. Days with no rows
+   are recorded too: the pages then know they are empty without asking.
 4. On PostgreSQL, a cell table that a refresh filled with ``ANALYZE_AFTER_DAYS`` days or
    more (the first refresh of a workspace, or after a change of SLA table) is analysed in
    the same transaction: until autovacuum gets to it (never, where it is off) the planner
@@ -115,9 +119,11 @@ def _cricket_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> 
             is_praise=bool(row["is_praise"]),
             channel=row["channel"],
             team_id=row["case__team_id"],
-            **{name: row[name] for name in crickets.SUMS},
+            **{name: row[name] for name in (*crickets.SUMS, *crickets.PENDING)},
         )
-        for row in crickets.day_rows(ws, within, now=now, targets=t)
+        for row in crickets.day_rows(
+            ws, within, now=now, targets=t, settle=coverage.settle_time(Figure.CRICKETS, t)
+        )
     ]
 
 
@@ -225,6 +231,9 @@ class _Spec:
     first: Callable[[Workspace], datetime | None]
     cells: CellBuilder
     also: tuple[type[Cell], ...] = ()  # more cell tables the builder fills
+    # Its cells keep what the clock can still change (messages inside their deadline), so
+    # a day is summed as soon as it ends, and again once every deadline of it has passed.
+    pending: bool = False
 
     @property
     def models(self) -> tuple[type[Cell], ...]:
@@ -240,7 +249,7 @@ SPECS = (
         _first_case,
         _service_level_cells,
     ),
-    _Spec(Figure.CRICKETS, CricketCell, "sent_at", _first_message, _cricket_cells),
+    _Spec(Figure.CRICKETS, CricketCell, "sent_at", _first_message, _cricket_cells, pending=True),
     _Spec(Figure.CSAT, CsatCell, "created_at", _first_answer, _csat_cells),
     _Spec(Figure.ROOT_CAUSES, RootCauseCell, "first_inbound_at", _first_case, _root_cause_cells),
     _Spec(
@@ -277,9 +286,17 @@ def _batches(days: list[date]) -> Iterator[tuple[date, date]]:
             first = end + coverage.DAY
 
 
-def _finished_by(spec: _Spec, now: datetime, targets: TargetsTable) -> date:
+def _settled_by(spec: _Spec, now: datetime, targets: TargetsTable) -> date:
     """The last day of ``spec`` that can no longer change by the clock alone."""
     return coverage.day_of(now - coverage.settle_time(spec.figure, targets)) - coverage.DAY
+
+
+def _finished_by(spec: _Spec, now: datetime, targets: TargetsTable) -> date:
+    """The last day of ``spec`` to sum now: the last that ended, where its cells keep what
+    the clock can still change; otherwise the last settled."""
+    if spec.pending:
+        return coverage.day_of(now) - coverage.DAY
+    return _settled_by(spec, now, targets)
 
 
 def _sum_days(
@@ -290,6 +307,7 @@ def _sum_days(
     if first is None:
         return []
     last = _finished_by(spec, now, targets)
+    settled = _settled_by(spec, now, targets)
     start = coverage.day_of(first)
     have = set(
         RollupDay.objects.filter(
@@ -322,6 +340,7 @@ def _sum_days(
                 day=a + timedelta(days=n),
                 targets_key=key,
                 computed_at=now,
+                pending=a + timedelta(days=n) > settled,
             )
             for n in range((b - a).days + 1)
         )
@@ -329,10 +348,11 @@ def _sum_days(
 
 
 def _forget(
-    workspace: Workspace, state: RollupState | None, targets: TargetsTable
+    workspace: Workspace, state: RollupState | None, targets: TargetsTable, now: datetime
 ) -> tuple[int, set[date]]:
-    """Drop the rolled-up days that changed or use an old SLA table: how many, and the
-    promoter days among them (their months are summed again)."""
+    """Drop the rolled-up days that changed, use an old SLA table, or were summed while
+    pending and have settled since (summed again, without the rows kept for the clock):
+    how many, and the promoter days among them (their months are summed again)."""
     forgotten = 0
     promoter_days: set[date] = set()
     with coverage.one_read():  # the changed cases are read once for every figure
@@ -340,6 +360,9 @@ def _forget(
             days = RollupDay.objects.filter(workspace=workspace, figure=spec.figure)
             key = coverage.targets_key(spec.figure, targets)
             dropping = [days.exclude(targets_key=key)]
+            if spec.pending:
+                settled = _settled_by(spec, now, targets)
+                dropping.append(days.filter(pending=True, day__lte=settled))
             if state is not None:
                 stale = _day_ranges(coverage.stale_days(workspace, spec.figure, state))
                 if stale is not None:
@@ -426,7 +449,7 @@ def refresh(*, workspace: Workspace, now: datetime | None = None) -> Refreshed:
             defaults={"event_cursor": 0, "changed_since": now, "refreshed_at": now},
         )
         cursor = CaseEvent.objects.filter(workspace=workspace).aggregate(last=Max("id"))["last"]
-        forgotten, touched = _forget(workspace, None if created else state, targets)
+        forgotten, touched = _forget(workspace, None if created else state, targets, now)
         summed_days = {
             spec.figure: _sum_days(
                 workspace, spec, now, targets, coverage.targets_key(spec.figure, targets)

@@ -10,9 +10,12 @@ messages outside any case are left out. Praise has a deadline like anything else
 their sentiment.
 
 The rate is crickets over messages already due, so messages still inside their deadline
-neither help nor hurt. Whole UTC days that ``fairdesk insights rollup`` summed — once every
-message of the day was past its deadline, against the same SLA table — are read from
-``CricketCell`` (index ``cricket_cell_idx`` (workspace_id, day)); the rest is one live
+neither help nor hurt. Whole UTC days that ``fairdesk insights rollup`` summed against the
+same SLA table are read from ``CricketCell`` (index ``cricket_cell_idx`` (workspace_id,
+day)). A day is summed once it has ended; its messages still inside their deadline then
+are kept one row per (sent_at, target) and counted due by the reader once their deadline
+has passed, so only today (and days changed since the refresh) is queried live, not the
+days the longest deadline spans (two, with the default table). The live part is one
 query grouped by (sentiment, praise, channel, team), and Python folds the few rows into
 the four breakdowns. The list of crickets is always a live, paged query. Live indexes: the
 messages of the period through ``message_period_idx`` (workspace_id, sent_at); the reply
@@ -145,18 +148,36 @@ def _counts() -> dict[str, Count]:
 
 KEYS = ("sentiment", "is_praise", "channel")
 SUMS = ("messages", "due", "crickets")
+PENDING = ("sent_at", "target", "unanswered")  # the cell fields of messages not yet due
 
 
-def day_rows(workspace: Workspace, within: Q, *, now: datetime, targets: TargetsTable) -> Any:
-    """The counts of the messages sent ``within``, per (day, sentiment, praise, channel,
-    team)."""
-    return (
-        _inbound(workspace, within, now, targets)
-        .annotate(day=TruncDate("sent_at", tzinfo=UTC))
+def day_rows(
+    workspace: Workspace, within: Q, *, now: datetime, targets: TargetsTable, settle: timedelta
+) -> list[dict[str, Any]]:
+    """The cells of the messages sent ``within`` (see ``CricketCell``): the counts per
+    (day, sentiment, praise, channel, team) of those already past their deadline at
+    ``now`` (or with none in the table: they never fall due), then those still inside it,
+    per (sent_at, target) too. ``settle``: the longest deadline; nothing sent before
+    ``now - settle`` is still inside its deadline."""
+    inbound = _inbound(workspace, within, now, targets).annotate(
+        day=TruncDate("sent_at", tzinfo=UTC)
+    )
+    settled = (
+        inbound.filter(Q(target__isnull=True) | Q(waited__gt=F("target")))
         .values("day", *KEYS, "case__team_id")
         .annotate(**_counts())
         .order_by()
     )
+    pending = (
+        inbound.filter(sent_at__gte=now - settle, waited__lte=F("target"))
+        .values("day", *KEYS, "case__team_id", "sent_at", "target")
+        .annotate(messages=Count("id"), unanswered=Count("id", filter=Q(answered=False)))
+        .order_by()
+    )
+    return [
+        *({**row, "sent_at": None, "target": None, "unanswered": 0} for row in settled),
+        *({**row, "due": 0, "crickets": 0} for row in pending),
+    ]
 
 
 def _rows(
@@ -173,13 +194,22 @@ def _rows(
         )
     cells = split.cells()
     if cells is not None:
-        rows += (
+        due_now = Q(sent_at__isnull=False, waited__gt=F("target"))
+        for row in (
             CricketCell.objects.filter(workspace=workspace)
             .filter(cells)
+            .annotate(waited=Seconds(Value(now), F("sent_at")))
             .values(*KEYS, "team_id", team_name=F("team__name"))
+            .annotate(  # before the sums take the names of the fields they sum
+                fell_due=Sum("messages", filter=due_now),
+                unanswered_due=Sum("unanswered", filter=due_now),
+            )
             .annotate(**{name: Sum(name) for name in SUMS})
             .order_by()
-        )
+        ):
+            row["due"] += row.pop("fell_due") or 0
+            row["crickets"] += row.pop("unanswered_due") or 0
+            rows.append(row)
     return [
         {**row, "sentiment": row["sentiment"] or UNKNOWN, "team": row["team_name"] or NO_TEAM}
         for row in rows

@@ -16,7 +16,7 @@ from django.utils import timezone
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction
 from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.insights import coverage, rollups
-from fairdesk.insights.models import ParityCell, RollupDay, RollupState
+from fairdesk.insights.models import CricketCell, ParityCell, RollupDay, RollupState
 from fairdesk.insights.queries import (
     crickets,
     csat,
@@ -30,6 +30,7 @@ from fairdesk.insights.rollups import forget_all, refresh
 from fairdesk.insights.tests.rows import case, identity, message, praise_event
 from fairdesk.portal.models import CsatResponse
 from fairdesk.routing.models import SlaPolicy
+from fairdesk.routing.queries import targets_table
 from fairdesk.workspaces.models import Team, Workspace
 from fairdesk.workspaces.services import add_employee
 
@@ -436,3 +437,68 @@ def test_a_backfill_gives_the_planner_statistics_of_the_cells(
     with CaptureQueriesContext(connection) as again:
         refresh(workspace=workspace)
     assert not [q for q in again.captured_queries if q["sql"].startswith("ANALYZE")]
+
+
+def test_crickets_of_days_still_inside_their_deadlines_fall_due_by_the_clock(
+    workspace: Workspace, other_workspace: Workspace
+) -> None:
+    """A day is summed for crickets as soon as it ends. Its messages still inside their
+    deadline are kept apart and counted due by the reader's clock, so the figures equal
+    the raw rows' at any later time; once every deadline has passed, the refresh sums the
+    day again into settled cells."""
+    rolled_at = coverage.day_start(NOW.date()) + timedelta(hours=9)
+    rng = random.Random(13)
+    for ws in (workspace, other_workspace):
+        for n in range(80):
+            at = rolled_at - timedelta(minutes=rng.uniform(5, 4 * 24 * 60))
+            author = identity(ws, f"@{ws.slug}-late-{n}", channel=rng.choice(CHANNELS))
+            c = case(
+                author,
+                at=at,
+                answered_after=rng.choice(
+                    [None, rng.uniform(1, (rolled_at - at).total_seconds() / 60)]
+                ),
+                severity=rng.choice(["critical", "high", "normal", "low"]),
+                entitlement=rng.choice(["standard", "premium"]),
+                sentiment=rng.choice(["", "negative", "positive"]),
+                praise=rng.random() < 0.2,
+            )
+            if rng.random() < 0.4 and at + timedelta(hours=2) < rolled_at:
+                message(c, at=at + timedelta(hours=rng.uniform(1, 2)), identity=author)
+    Case.objects.update(updated_at=rolled_at - timedelta(hours=1))
+
+    def exact(ws: Workspace, now: datetime) -> None:
+        start = rolled_at - timedelta(days=5)
+        with transaction.atomic():
+            forget_all(ws)
+            raw = crickets.crickets(ws, start, now, now=now)
+            transaction.set_rollback(True)
+        assert crickets.crickets(ws, start, now, now=now) == raw
+
+    refresh(workspace=workspace, now=rolled_at)
+    days = RollupDay.objects.filter(workspace=workspace, figure=RollupDay.Figure.CRICKETS)
+    yesterday = rolled_at.date() - timedelta(days=1)
+    assert set(days.filter(pending=True).values_list("day", flat=True)) == {
+        yesterday - timedelta(days=1),
+        yesterday,
+    }
+    cells = CricketCell.objects.filter(workspace=workspace)
+    assert cells.filter(sent_at__isnull=False).exists()
+    assert not CricketCell.objects.filter(workspace=other_workspace).exists()
+    split = coverage.split(
+        workspace,
+        RollupDay.Figure.CRICKETS,
+        rolled_at - timedelta(days=5),
+        rolled_at,
+        targets=targets_table(workspace),
+    )
+    assert split.days[-1][1] == yesterday  # read from the cells, not live
+    for later in (0, 0.5, 1, 3, 7, 20, 30, 47, 49, 72):
+        exact(workspace, rolled_at + timedelta(hours=later))
+
+    settled_at = rolled_at + timedelta(days=3)
+    done = refresh(workspace=workspace, now=settled_at)
+    assert done.forgotten == 2 and done.summed[RollupDay.Figure.CRICKETS] == 5
+    assert not days.filter(pending=True, day__lte=yesterday).exists()
+    assert not cells.filter(sent_at__isnull=False, day__lte=yesterday).exists()
+    exact(workspace, settled_at + timedelta(minutes=1))
