@@ -4,6 +4,8 @@ resolution form, and a small weekly trend chart (inline SVG, no JavaScript)."""
 from typing import Any
 
 from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from fairdesk.cases.models import Case
 from fairdesk.insights.models import RootCause
@@ -69,3 +71,27 @@ def spark_bars(weeks: tuple[WeekCount, ...]) -> list[dict[str, Any]]:
             }
         )
     return bars
+
+
+@register.simple_tag
+def spark(weeks: tuple[WeekCount, ...]) -> SafeString:
+    """The weekly trend as one inline SVG, written here rather than by a template loop: a
+    year of causes is ~50 bars each with six values, which the template engine resolved,
+    localised and escaped one by one (~90 ms a page at 1M cases)."""
+    bars = format_html_join(
+        "",
+        '<rect x="{}" y="{}" width="{}" height="{}" fill="#3b5b8c"><title>{}: {}</title></rect>',
+        (
+            (b["x"], b["y"], b["width"], b["height"], b["week"].isoformat(), b["cases"])
+            for b in spark_bars(weeks)
+        ),
+    )
+    return format_html(
+        '<svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" role="img"'
+        ' aria-label="Cases per week">{}</svg>',
+        SPARK_WIDTH,
+        SPARK_HEIGHT,
+        SPARK_WIDTH,
+        SPARK_HEIGHT,
+        bars,
+    )
