@@ -103,6 +103,8 @@ class RollupDay(models.Model):
         # A calendar month's sets of people (``PromoterPeople`` with ``month``); ``day``
         # is the month's first day.
         PROMOTER_MONTHS = "promoter_months"
+        # A week's parity sums (``ParityWeekCell``); ``day`` is the week's Monday.
+        PARITY_WEEKS = "parity_weeks"
         PRAISE = "praise"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
@@ -143,9 +145,9 @@ class Cell(models.Model):
         return f"{type(self).__name__} {self.day}"
 
 
-class ParityCell(Cell):
-    """Cases first raised on the day, per dimension, group and stratum: counts and the
-    moments of log waits (``insights.comparison``)."""
+class ParitySums(Cell):
+    """Per dimension, group and stratum: counts of cases and the moments of log waits
+    (``insights.comparison``)."""
 
     dimension = models.CharField(max_length=12)
     bucket = models.CharField(max_length=40)
@@ -163,8 +165,27 @@ class ParityCell(Cell):
     compensated = models.PositiveIntegerField(help_text="Cases with a refund or goodwill.")
 
     class Meta(Cell.Meta):
+        abstract = True
+
+
+class ParityCell(ParitySums):
+    """The parity sums of the cases first raised on the day."""
+
+    class Meta(ParitySums.Meta):
         indexes = [
             models.Index(fields=["workspace", "dimension", "day"], name="parity_cell_idx"),
+        ]
+
+
+class ParityWeekCell(ParitySums):
+    """The parity sums of a week (Monday to Sunday, ``day`` its Monday): the sums of its
+    seven days' ``ParityCell`` rows, written by the refresh once every day of the week is
+    rolled up (``RollupDay`` figure ``parity_weeks`` marks it). A year of parity reads
+    ~52 weeks of these rather than grouping ~21,000 day cells per dimension by week."""
+
+    class Meta(ParitySums.Meta):
+        indexes = [
+            models.Index(fields=["workspace", "dimension", "day"], name="parity_week_idx"),
         ]
 
 

@@ -25,7 +25,10 @@ refresh waits for the first, then finds nothing to do):
    reads 12 sets of each kind, not 365); a month any of whose days was forgotten or
    summed again in this refresh is dropped and written again from its new days
    (:func:`_roll_months`).
-6. The state moves on: case events up to the newest one read before step 1, and rows
+6. Likewise each week (Monday to Sunday) whose seven days of parity are rolled up gets
+   its sums written once (``ParityWeekCell``, :func:`_roll_weeks`): a year of parity
+   reads ~52 weeks of sums rather than grouping ~21,000 day cells a dimension by week.
+7. The state moves on: case events up to the newest one read before step 1, and rows
    changed since ``CHANGE_OVERLAP`` before this refresh began (a write that raced the
    refresh is looked at again next time; a day recomputed twice costs nothing but time).
 
@@ -40,7 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max, Min, Q
+from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Message
@@ -50,6 +53,7 @@ from fairdesk.insights.models import (
     CricketCell,
     CsatCell,
     ParityCell,
+    ParityWeekCell,
     PraiseCell,
     PromoterEvent,
     PromoterPeople,
@@ -347,14 +351,19 @@ def _sum_days(
     return missing
 
 
+# Figures whose days are also summed into longer spans (months of people, weeks of
+# parity): the spans holding a day forgotten or summed again are written again.
+SPANNED = (Figure.PROMOTERS, Figure.PARITY)
+
+
 def _forget(
     workspace: Workspace, state: RollupState | None, targets: TargetsTable, now: datetime
-) -> tuple[int, set[date]]:
+) -> tuple[int, dict[str, set[date]]]:
     """Drop the rolled-up days that changed, use an old SLA table, or were summed while
     pending and have settled since (summed again, without the rows kept for the clock):
-    how many, and the promoter days among them (their months are summed again)."""
+    how many, and the days among them of the figures in ``SPANNED``."""
     forgotten = 0
-    promoter_days: set[date] = set()
+    touched: dict[str, set[date]] = {figure: set() for figure in SPANNED}
     with coverage.one_read():  # the changed cases are read once for every figure
         for spec in SPECS:
             days = RollupDay.objects.filter(workspace=workspace, figure=spec.figure)
@@ -368,10 +377,10 @@ def _forget(
                 if stale is not None:
                     dropping.append(days.filter(stale))
             for rows in dropping:
-                if spec.figure == Figure.PROMOTERS:
-                    promoter_days.update(rows.values_list("day", flat=True))
+                if spec.figure in touched:
+                    touched[spec.figure].update(rows.values_list("day", flat=True))
                 forgotten += rows.delete()[0]
-    return forgotten, promoter_days
+    return forgotten, touched
 
 
 def month_of(day: date) -> date:
@@ -432,6 +441,50 @@ def _roll_months(workspace: Workspace, touched: set[date], now: datetime) -> int
     return len(due)
 
 
+def week_of(day: date) -> date:
+    """The Monday of the day's week."""
+    return day - timedelta(days=day.weekday())
+
+
+def _roll_weeks(workspace: Workspace, touched: set[date], now: datetime) -> int:
+    """Drop the parity sums of every week with a day in ``touched``, then write those of
+    every week whose seven days are all rolled up and that has none yet: its days' cells
+    summed per (dimension, group, stratum), one query a week. The weeks written."""
+    weeks = RollupDay.objects.filter(workspace=workspace, figure=Figure.PARITY_WEEKS)
+    week_rows = ParityWeekCell.objects.filter(workspace=workspace)
+    stale = sorted({week_of(d) for d in touched})
+    for at in range(0, len(stale), coverage.CHUNK):
+        chunk = stale[at : at + coverage.CHUNK]
+        weeks.filter(day__in=chunk).delete()
+        week_rows.filter(day__in=chunk).delete()
+    have = set(weeks.values_list("day", flat=True))
+    rolled: dict[date, int] = {}
+    for day in RollupDay.objects.filter(workspace=workspace, figure=Figure.PARITY).values_list(
+        "day", flat=True
+    ):
+        rolled[week_of(day)] = rolled.get(week_of(day), 0) + 1
+    due = [week for week, days in sorted(rolled.items()) if week not in have and days == 7]
+    for week in due:
+        week_rows.filter(day=week).delete()  # none, unless a marker was lost
+        ParityWeekCell.objects.bulk_create(
+            (
+                ParityWeekCell(workspace=workspace, day=week, **row)
+                for row in ParityCell.objects.filter(
+                    workspace=workspace, day__gte=week, day__lte=week + timedelta(days=6)
+                )
+                .values("dimension", "bucket", "severity", "entitlement")
+                .annotate(**{name: Sum(name) for name in parity.SUMS})
+                .order_by()
+            ),
+            batch_size=1000,
+        )
+    RollupDay.objects.bulk_create(
+        RollupDay(workspace=workspace, figure=Figure.PARITY_WEEKS, day=week, computed_at=now)
+        for week in due
+    )
+    return len(due)
+
+
 def _analyze(model: type[Cell]) -> None:
     """Fresh planner statistics for a cell table (PostgreSQL; SQLite plans without)."""
     if connection.vendor == "postgresql":
@@ -457,12 +510,16 @@ def refresh(*, workspace: Workspace, now: datetime | None = None) -> Refreshed:
             for spec in SPECS
         }
         summed = {figure: len(days) for figure, days in summed_days.items()}
-        touched.update(summed_days[Figure.PROMOTERS])
-        summed[Figure.PROMOTER_MONTHS] = _roll_months(workspace, touched, now)
+        for figure in SPANNED:
+            touched[figure].update(summed_days[figure])
+        summed[Figure.PROMOTER_MONTHS] = _roll_months(workspace, touched[Figure.PROMOTERS], now)
+        summed[Figure.PARITY_WEEKS] = _roll_weeks(workspace, touched[Figure.PARITY], now)
         for spec in SPECS:
             if summed[spec.figure] >= ANALYZE_AFTER_DAYS:
                 for model in spec.models:
                     _analyze(model)
+        if summed[Figure.PARITY_WEEKS] * 7 >= ANALYZE_AFTER_DAYS:
+            _analyze(ParityWeekCell)
         state.event_cursor = cursor or 0
         state.changed_since = now - CHANGE_OVERLAP
         state.refreshed_at = now
@@ -483,3 +540,4 @@ def forget_all(workspace: Workspace) -> None:
         for spec in SPECS:
             for model in spec.models:
                 model.objects.filter(workspace=workspace).delete()
+        ParityWeekCell.objects.filter(workspace=workspace).delete()

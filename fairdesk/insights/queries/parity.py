@@ -19,13 +19,15 @@ better outcome or more goodwill.
   kinds with those slugs).
 
 The whole UTC days of the period that ``fairdesk insights rollup`` summed are read from
-``ParityCell`` (index ``parity_cell_idx`` (workspace_id, dimension, day)); the rest is one
-live query per dimension grouped by (week, group, severity, entitlement) returning counts
-and moments, which add up (:mod:`fairdesk.insights.coverage`). Live indexes: the cases
-through ``case_period_idx`` (workspace_id, first_inbound_at); the first customer message of
-each case through ``message_timeline_idx`` (case_id, sent_at), and for the follower tier
-its identity by primary key (the band computed once, in that subquery); resolutions and
-work orders through their ``case_id`` indexes.
+its cells: the whole weeks among them from ``ParityWeekCell`` (a week's sums, written once
+its seven days are rolled up; index ``parity_week_idx``), the days left over from
+``ParityCell`` summed by week (index ``parity_cell_idx`` (workspace_id, dimension, day));
+the rest is one live query per dimension grouped by (week, group, severity, entitlement)
+returning counts and moments, which add up (:mod:`fairdesk.insights.coverage`). Live
+indexes: the cases through ``case_period_idx`` (workspace_id, first_inbound_at); the
+first customer message of each case through ``message_timeline_idx`` (case_id, sent_at),
+and for the follower tier its identity by primary key (the band computed once, in that
+subquery); resolutions and work orders through their ``case_id`` indexes.
 
 Both queries' rows are read as the database returns them (``_fetch``: no Django converter
 per value, the cells' week cast to a date in SQL).
@@ -45,7 +47,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
@@ -78,7 +80,7 @@ from fairdesk.insights.comparison import (
     geometric_mean_of,
     rate_of,
 )
-from fairdesk.insights.models import ParityCell, RollupDay
+from fairdesk.insights.models import ParityCell, ParityWeekCell, RollupDay
 from fairdesk.insights.queries.expressions import (
     FOLLOWER_TIERS,
     UNKNOWN_TIER,
@@ -318,6 +320,63 @@ def moment_rows(workspace: Workspace, within: Q, dimension: str, *, by: str) -> 
     )
 
 
+def _whole_weeks(runs: tuple[tuple[date, date], ...]) -> list[date]:
+    """The Mondays of the weeks lying wholly inside one of the runs."""
+    weeks = []
+    for first, last in runs:
+        week = first + timedelta(days=-first.weekday() % 7)
+        while week + timedelta(days=6) <= last:
+            weeks.append(week)
+            week += timedelta(days=7)
+    return weeks
+
+
+def _weeks_and_days(
+    workspace: Workspace, runs: tuple[tuple[date, date], ...]
+) -> tuple[list[date], tuple[tuple[date, date], ...]]:
+    """Cut the rolled-up, unchanged day runs into the whole weeks read from
+    ``ParityWeekCell`` (every day of the week is in a run, so none is stale, and the
+    refresh wrote the week from those days) and the runs of days left over."""
+    candidates = _whole_weeks(runs)
+    if not candidates:
+        return [], runs
+    weeks = set(
+        RollupDay.objects.filter(
+            workspace=workspace,
+            figure=RollupDay.Figure.PARITY_WEEKS,
+            day__gte=candidates[0],
+            day__lte=candidates[-1],
+        ).values_list("day", flat=True)
+    ) & set(candidates)
+    if not weeks:
+        return [], runs
+    in_weeks = {week + timedelta(days=n) for week in weeks for n in range(7)}
+    days = {
+        first + timedelta(days=n) for first, last in runs for n in range((last - first).days + 1)
+    }
+    return sorted(weeks), tuple(coverage.runs(days - in_weeks))
+
+
+def _week_rows(workspace: Workspace, weeks: list[date], dimension: str) -> Any:
+    """The sums of whole weeks, as :func:`_cell_rows` gives them (runs of consecutive
+    weeks read as one range of Mondays)."""
+    ranges: list[tuple[date, date]] = []
+    for week in weeks:
+        if ranges and ranges[-1][1] + timedelta(days=7) == week:
+            ranges[-1] = (ranges[-1][0], week)
+        else:
+            ranges.append((week, week))
+    within = Q()
+    for first, last in ranges:
+        within |= Q(day__gte=first, day__lte=last)
+    return (
+        ParityWeekCell.objects.filter(workspace=workspace, dimension=dimension)
+        .filter(within)
+        .values("bucket", "severity", "entitlement", *SUMS, period=F("day"))
+        .order_by()
+    )
+
+
 def _cell_rows(workspace: Workspace, cells: Q, dimension: str) -> Any:
     """The same sums from the rolled-up days, per (week, group, severity, entitlement)."""
     return (
@@ -349,12 +408,30 @@ def _fetch(rows: QuerySet[Any]) -> list[dict[str, Any]]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _rows(workspace: Workspace, split: coverage.Split, dimension: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """Where a period's parity rows come from: the split, and its rolled-up days cut into
+    whole weeks and the runs of days left over (read once for every dimension)."""
+
+    split: coverage.Split
+    weeks: list[date]
+    runs: tuple[tuple[date, date], ...]
+
+
+def _cut(workspace: Workspace, start: datetime, end: datetime) -> _Cut:
+    split = coverage.split(workspace, RollupDay.Figure.PARITY, start, end)
+    return _Cut(split, *_weeks_and_days(workspace, split.days))
+
+
+def _rows(workspace: Workspace, cut: _Cut, dimension: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    live = split.live_rows("first_inbound_at")
+    live = cut.split.live_rows("first_inbound_at")
     if live is not None:
         rows += _fetch(moment_rows(workspace, live, dimension, by="week"))
-    cells = split.cells()
+    weeks, runs = cut.weeks, cut.runs
+    if weeks:
+        rows += _fetch(_week_rows(workspace, weeks, dimension))
+    cells = coverage.Split(runs, ()).cells()
     if cells is not None:
         rows += _fetch(_cell_rows(workspace, cells, dimension))
     return rows
@@ -583,12 +660,12 @@ def dimension_parity(
     end: datetime,
     dimension: str,
     *,
-    split: coverage.Split | None = None,
+    cut: _Cut | None = None,
 ) -> DimensionParity:
     """Parity of one dimension (``channel``, ``visibility`` or ``tier``)."""
-    if split is None:
-        split = coverage.split(workspace, RollupDay.Figure.PARITY, start, end)
-    return figures_of(dimension, _rows(workspace, split, dimension))
+    if cut is None:
+        cut = _cut(workspace, start, end)
+    return figures_of(dimension, _rows(workspace, cut, dimension))
 
 
 def figures_of(dimension: str, rows: list[dict[str, Any]]) -> DimensionParity:
@@ -611,6 +688,6 @@ def figures_of(dimension: str, rows: list[dict[str, Any]]) -> DimensionParity:
 def parity(workspace: Workspace, start: datetime, end: datetime) -> tuple[DimensionParity, ...]:
     """Every dimension: where the period is cut (``coverage.split``), then per dimension
     one query of the live days and one of the rolled-up cells."""
-    split = coverage.split(workspace, RollupDay.Figure.PARITY, start, end)
+    cut = _cut(workspace, start, end)
     with coverage.without_jit():
-        return tuple(dimension_parity(workspace, start, end, d, split=split) for d in DIMENSIONS)
+        return tuple(dimension_parity(workspace, start, end, d, cut=cut) for d in DIMENSIONS)

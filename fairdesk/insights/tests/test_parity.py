@@ -13,6 +13,7 @@ from django.db import connection
 from fairdesk.cases.models import Case, Direction
 from fairdesk.followthrough.models import Resolution, WorkOrder
 from fairdesk.insights.comparison import Comparison, GeometricMean, Rate, RateComparison
+from fairdesk.insights.models import RollupDay
 from fairdesk.insights.queries.expressions import FOLLOWER_TIERS
 from fairdesk.insights.queries.parity import (
     DimensionParity,
@@ -405,9 +406,15 @@ def test_parity_is_a_fixed_number_of_queries(
         parity(workspace, START, END)  # no rollups yet: the state, then one per dimension
     Case.objects.update(updated_at=T0)  # nothing changed since the refresh
     refresh(workspace=workspace)
-    with django_assert_num_queries(9 + jit):  # type: ignore[operator]
-        # the state, rolled-up days, changes since; then live and cells per dimension
+    weeks = RollupDay.objects.filter(workspace=workspace, figure=RollupDay.Figure.PARITY_WEEKS)
+    assert weeks.count() == 3
+    with django_assert_num_queries(10 + jit):  # type: ignore[operator]
+        # the state, rolled-up days, changes since, the weeks summed (Nov 2-22: three
+        # whole weeks and no day left over); then live and weeks per dimension
         parity(workspace, START - timedelta(hours=5), END)
+    with django_assert_num_queries(13 + jit):  # type: ignore[operator]
+        # Nov 3-22: two whole weeks and six days: live, weeks and days per dimension
+        parity(workspace, START + timedelta(days=1, hours=17), END)
 
 
 def test_a_group_compensated_more_at_equal_severity_is_flagged(workspace: Workspace) -> None:
