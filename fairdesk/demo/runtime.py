@@ -153,7 +153,8 @@ def serve(
 
 
 def freeze_loaded_objects() -> None:
-    """Load every view now and move what is loaded out of the garbage collector's sight.
+    """Load every view, and the libraries pages import on first use, now; then move what
+    is loaded out of the garbage collector's sight.
 
     The loaded code (Django, the apps, the triage lexicons: some 200,000 objects) lives as
     long as the process, yet every full collection walks all of it again; an insights
@@ -162,7 +163,10 @@ def freeze_loaded_objects() -> None:
     """
     from django.urls import get_resolver
 
+    from fairdesk.insights import clusters
+
     get_resolver().url_patterns  # noqa: B018 - imports every app's views
+    clusters.preload()  # scikit-learn: the first root-causes page would wait ~0.9 s
     gc.collect()
     gc.freeze()
 

@@ -33,6 +33,13 @@ def _fold(text: str) -> str:
     return normalise(text).folded.replace(URL_TOKEN, " ").replace(MENTION_TOKEN, " ")
 
 
+def preload() -> None:
+    """Import scikit-learn now (~0.9 s): a server calls this at start-up, so the first
+    root-causes page does not wait for it; commands that never cluster never pay it."""
+    import sklearn.cluster
+    import sklearn.feature_extraction.text  # noqa: F401
+
+
 def cluster_texts(texts: Sequence[str], *, limit: int = 10) -> list[Cluster]:
     """Clusters of at least ``MIN_SIZE`` texts, largest first (ties: earliest member)."""
     from sklearn.cluster import AgglomerativeClustering  # import cost only when used
