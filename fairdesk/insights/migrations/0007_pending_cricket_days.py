@@ -3,6 +3,18 @@
 from django.db import migrations, models
 
 
+def forget_pending_days(apps, schema_editor):
+    """Undone: the cells of days summed while pending keep their pending messages in the
+    columns this drops, so forget those days; the next refresh sums them again once
+    settled (until then they are read live)."""
+    RollupDay = apps.get_model("insights", "RollupDay")
+    CricketCell = apps.get_model("insights", "CricketCell")
+    pending = RollupDay.objects.filter(figure="crickets", pending=True)
+    for workspace_id, day in pending.values_list("workspace_id", "day"):
+        CricketCell.objects.filter(workspace_id=workspace_id, day=day).delete()
+    pending.delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -30,4 +42,6 @@ class Migration(migrations.Migration):
             name='pending',
             field=models.BooleanField(default=False),
         ),
+        # Last, so that undone it runs first, while the pending columns still exist.
+        migrations.RunPython(migrations.RunPython.noop, forget_pending_days),
     ]

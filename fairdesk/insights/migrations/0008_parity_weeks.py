@@ -4,6 +4,13 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def forget_parity_weeks(apps, schema_editor):
+    """Undone: the weekly sums go with their table, so their markers go too (done
+    again, a week is written by the next refresh)."""
+    RollupDay = apps.get_model("insights", "RollupDay")
+    RollupDay.objects.filter(figure="parity_weeks").delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -12,6 +19,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(migrations.RunPython.noop, forget_parity_weeks),
         migrations.AlterField(
             model_name='rollupday',
             name='figure',
