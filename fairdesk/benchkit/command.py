@@ -45,6 +45,9 @@ def add_scale_arguments(sub: Any) -> None:
     insights.add_argument("--seconds", type=float, default=30.0)
     insights.add_argument("--threads", type=int, default=4, help="web server threads")
     insights.add_argument(
+        "--processes", type=int, default=1, help="web server processes (fairdesk serve)"
+    )
+    insights.add_argument(
         "--timeout", type=int, default=60, help="seconds a statement may run (PostgreSQL)"
     )
     insights.add_argument("--json", action="store_true")
@@ -79,6 +82,7 @@ def run_scale_bench(command: BaseCommand, options: dict[str, Any]) -> None:
                 slug=options["workspace"],
                 seconds=options["seconds"],
                 threads=options["threads"],
+                processes=options["processes"],
                 timeout_s=options["timeout"],
             )
         except InsightsBenchError as error:

@@ -75,7 +75,13 @@ def urls(now: datetime) -> list[tuple[str, str]]:
 
 
 def run(
-    *, slug: str, seconds: float, threads: int, clients: int = 2, timeout_s: int = 60
+    *,
+    slug: str,
+    seconds: float,
+    threads: int,
+    processes: int = 1,
+    clients: int = 2,
+    timeout_s: int = 60,
 ) -> dict[str, Any]:
     """At least one full round per client (every target measured ``clients`` times),
     more rounds while ``seconds`` last; a statement over ``timeout_s`` fails its page."""
@@ -95,7 +101,9 @@ def run(
     cookies = http_load.sign_in(supervisors)
     load_before = http_load.load_average()
     try:
-        with http_load.server(threads=threads, statement_timeout_s=timeout_s) as served:
+        with http_load.server(
+            threads=threads, processes=processes, statement_timeout_s=timeout_s
+        ) as served:
             health = [
                 http_load.AgentScript(c, lambda rng: ("healthz", "/healthz")) for c in cookies
             ]
@@ -131,6 +139,7 @@ def run(
         "seconds": round(elapsed, 1),
         "clients": len(cookies),
         "server_threads": threads,
+        "server_processes": processes,
         "target_p95_ms": TARGET_P95_MS,
         "pages": {name: f.as_dict() for name, f in figures.items()},
         "baseline_healthz": http_load.summarise(*baseline.get("healthz", ([], 0))).as_dict(),
