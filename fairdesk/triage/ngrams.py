@@ -73,20 +73,26 @@ def stacked_counts(
     char_range: tuple[int, int],
     chunk: int = CHUNK,
 ) -> sp.csr_matrix:
-    """One CSR matrix from ``chunk_counts`` (rows, columns, counts of ``chunk`` texts at a
-    time, whichever hash makes the columns)."""
-    rows, cols, counts = [], [], []
+    """One CSR matrix from ``chunk_counts`` (entries per text, columns and counts of
+    ``chunk`` texts at a time, whichever hash makes the columns)."""
+    sizes, cols, counts = [], [], []
     for start in range(0, len(docs), chunk):
-        r, c, n = chunk_counts(docs[start : start + chunk], n_features, word_range, char_range)
-        rows.append(r + start)
+        n, c, d = chunk_counts(docs[start : start + chunk], n_features, word_range, char_range)
+        sizes.append(n)
         cols.append(c)
-        counts.append(n)
-    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        counts.append(d)
     indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=len(docs)), out=indptr[1:])
-    data = np.concatenate(counts) if counts else np.zeros(0, np.float32)
-    col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
+    if sizes:
+        np.cumsum(np.concatenate(sizes), out=indptr[1:])
+    data = _joined(counts, np.float32)
+    col = _joined(cols, np.int32)
     return sp.csr_matrix((data, col, indptr), shape=(len(docs), n_features))
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    if len(parts) == 1:  # one chunk: no copy
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 class _Grams(NamedTuple):
@@ -102,7 +108,7 @@ class _Grams(NamedTuple):
 def _chunk_counts(
     docs: list[str], n_features: int, word_range: tuple[int, int], char_range: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, count) of every distinct (text, hashed n-gram), sorted."""
+    """(entries per text, column, count) of every distinct (text, hashed n-gram), sorted."""
     char_bytes, char_grams = _char_wb_grams(docs, *char_range)
     word_bytes, word_grams = _word_grams(docs, *word_range)
     words32 = _words32(char_bytes + word_bytes)
@@ -121,7 +127,7 @@ def _chunk_counts(
     count = np.diff(np.r_[first, len(key)]).astype(np.float32)
     distinct = key[first]
     return (
-        np.right_shift(distinct, bits).astype(np.int64),
+        np.bincount(np.right_shift(distinct, bits).astype(np.int64), minlength=len(docs)),
         np.bitwise_and(distinct, (1 << bits) - 1).astype(np.int32),
         count,
     )

@@ -19,6 +19,9 @@ from fairdesk.triage.normalise import fold
 from fairdesk.triage.types import StaffMember
 
 _WORD_RE = re.compile(r"[^\W\d_]+(?:[-'.][^\W\d_]+)*\.?")
+# The same words in ASCII text, where a letter is [a-zA-Z]: a plain class is quicker for
+# ``re`` than the negated one above.
+_ASCII_WORD_RE = re.compile(r"[a-zA-Z]+(?:[-'.][a-zA-Z]+)*\.?")
 _NAMES_THAT_ARE_WORDS = (
     "will grace joy hope faith mark bill rose may june april summer sky art bob pat sue "
     "dawn rob amber ruby jack chase frank guy max page rich ray sunny victor iris ivy"
@@ -63,24 +66,35 @@ class StaffMatcher:
         """Keys of staff members named in ``clean_text`` (casing preserved), sorted."""
         if not self._full and not self._first:
             return ()
-        words = [m.group(0).rstrip(".") for m in _WORD_RE.finditer(clean_text[:2_000])]
+        text = clean_text[:2_000]
+        ascii_only = text.isascii()
+        # The patterns have no groups: findall gives each whole match.
+        found_words = (_ASCII_WORD_RE if ascii_only else _WORD_RE).findall(text)
+        words = [word.rstrip(".") for word in found_words]
         # For ASCII words (letters, - ' .) folding is lower-casing; skip NFKC per word.
-        folded = [w.lower() for w in words] if clean_text.isascii() else [fold(w) for w in words]
+        folded = [w.lower() for w in words] if ascii_only else [fold(w) for w in words]
         found: set[str] = set()
         used: set[int] = set()
         lasts = self._lasts
+        # Windows ending in some full name's last token, in the order of their start.
+        ends = [i for i, word in enumerate(folded) if word in lasts] if lasts else []
         for size in range(self._max_len, 1, -1):
-            for i in range(len(folded) - size + 1):
-                if folded[i + size - 1] not in lasts:
+            for end in ends:
+                i = end - size + 1
+                if i < 0:
                     continue
-                keys = self._match_full(tuple(folded[i : i + size]))
+                keys = self._match_full(tuple(folded[i : end + 1]))
                 if keys:
                     found.update(keys)
-                    used.update(range(i, i + size))
-        for i, word in enumerate(words):
-            key = None if i in used else self._match_first(word, folded[i])
-            if key is not None:
-                found.add(key)
+                    used.update(range(i, end + 1))
+        # Only a word that is a first name, or has a length one edit from a long one, can
+        # match one (see _match_first).
+        first, lengths = self._first, self._fuzzy_lengths
+        for i, word in enumerate(folded):
+            if (word in first or len(word) in lengths) and i not in used:
+                key = self._match_first(words[i], word)
+                if key is not None:
+                    found.add(key)
         return tuple(sorted(found))
 
     def _match_full(self, window: tuple[str, ...]) -> set[str]:

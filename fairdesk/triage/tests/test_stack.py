@@ -42,11 +42,30 @@ def test_blocks_split_by_size_give_the_same_scores(
     models: dict[str, HashedLinearModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     together = HeadStack(models)
-    assert [b.names for b in together._blocks] == [("sentiment", "offensive", "irony", "banking77")]
+    # fewest weight rows first, then by name (irony and offensive 1, sentiment 3, banking77 8)
+    assert [b.names for b in together._blocks] == [("irony", "offensive", "sentiment", "banking77")]
     monkeypatch.setattr(stack, "MAX_BLOCK_BYTES", 0)
     apart = HeadStack(models)
-    assert [b.names for b in apart._blocks] == [(n,) for n in models]
+    assert [b.names for b in apart._blocks] == [
+        ("irony",),
+        ("offensive",),
+        ("sentiment",),
+        ("banking77",),
+    ]
     assert_same_as_each_head(apart, models, probe()[:400])
+
+
+def test_the_blocks_do_not_depend_on_the_order_of_the_heads(
+    models: dict[str, HashedLinearModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backwards = dict(reversed(list(models.items())))
+    assert [b.names for b in HeadStack(backwards)._blocks] == [
+        b.names for b in HeadStack(models)._blocks
+    ]
+    # a head with many rows gets a block of its own
+    monkeypatch.setattr(stack, "MAX_BLOCK_BYTES", stack._dense_bytes(list(models.items())) - 1)
+    blocks = [b.names for b in HeadStack(backwards)._blocks]
+    assert blocks == [("irony", "offensive", "sentiment"), ("banking77",)]
 
 
 def test_a_full_width_block_scores_exactly_as_a_compact_one(
