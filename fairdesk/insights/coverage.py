@@ -274,6 +274,31 @@ def _stale_days(workspace: Workspace, figure: str, state: RollupState) -> set[da
     return days | _days(answers.filter(created_at__gte=state.changed_since), "created_at")
 
 
+def spans_and_days(
+    workspace: Workspace,
+    figure: str,
+    day_runs: tuple[tuple[date, date], ...],
+    whole: list[date],
+    length: Callable[[date], int],
+) -> tuple[list[date], tuple[tuple[date, date], ...]]:
+    """Cut the rolled-up, unchanged ``day_runs`` into the longer spans read from their own
+    rows and the runs of days left over. ``whole``: the first days of the spans lying
+    wholly inside a run (so none of their days is stale), in order; a span is read from
+    its rows when the refresh wrote it (``RollupDay`` of ``figure``) from those days."""
+    if not whole:
+        return [], day_runs
+    spans = set(
+        RollupDay.objects.filter(
+            workspace=workspace, figure=figure, day__gte=whole[0], day__lte=whole[-1]
+        ).values_list("day", flat=True)
+    ) & set(whole)
+    if not spans:
+        return [], day_runs
+    inside = {span + DAY * n for span in spans for n in range(length(span))}
+    days = {first + DAY * n for first, last in day_runs for n in range((last - first).days + 1)}
+    return sorted(spans), tuple(runs(days - inside))
+
+
 def split(
     workspace: Workspace,
     figure: str,

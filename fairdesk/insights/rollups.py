@@ -24,9 +24,9 @@ refresh waits for the first, then finds nothing to do):
    as the union of its days' sets (``PromoterPeople`` with ``month``: a year of SPS
    reads 12 sets of each kind, not 365); a month any of whose days was forgotten or
    summed again in this refresh is dropped and written again from its new days
-   (:func:`_roll_months`).
+   (:func:`_roll_spans`, ``MONTHS``).
 6. Likewise each week (Monday to Sunday) whose seven days of parity are rolled up gets
-   its sums written once (``ParityWeekCell``, :func:`_roll_weeks`): a year of parity
+   its sums written once (``ParityWeekCell``, ``WEEKS``): a year of parity
    reads ~52 weeks of sums rather than grouping ~21,000 day cells a dimension by week.
 7. The state moves on: case events up to the newest one read before step 1, and rows
    changed since ``CHANGE_OVERLAP`` before this refresh began (a write that raced the
@@ -43,7 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from fairdesk.cases.models import Case, CaseEvent, CaseStatus, Direction, Message
@@ -353,7 +353,7 @@ def _sum_days(
 
 # Figures whose days are also summed into longer spans (months of people, weeks of
 # parity): the spans holding a day forgotten or summed again are written again.
-SPANNED = (Figure.PROMOTERS, Figure.PARITY)
+SPANNED = (Figure.PROMOTERS, Figure.PARITY)  # the ``days`` of MONTHS and WEEKS
 
 
 def _forget(
@@ -393,52 +393,67 @@ def month_end(month: date) -> date:
     return following - coverage.DAY
 
 
-def _roll_months(workspace: Workspace, touched: set[date], now: datetime) -> int:
-    """Drop the sets of every month with a day in ``touched``, then write the sets of every
-    month whose days are all rolled up and that has none yet: the union of its days'
-    sets. The months written."""
-    months = RollupDay.objects.filter(workspace=workspace, figure=Figure.PROMOTER_MONTHS)
-    month_rows = PromoterPeople.objects.filter(workspace=workspace, month=True)
-    stale = sorted({month_of(d) for d in touched})
+@dataclass(frozen=True, slots=True)
+class _Spans:
+    """Longer spans (months, weeks) a figure's days are also summed into."""
+
+    days: str  # the figure of the days
+    figure: str  # the figure marking a span written (``day``: its first day)
+    start: Callable[[date], date]  # the first day of the span holding a day
+    length: Callable[[date], int]  # its days, from its first day
+    rows: Callable[[Workspace], QuerySet[Any]]  # the workspace's rows of spans
+    write: Callable[[Workspace, date], None]  # one span's rows, from its days' rows
+
+
+def _roll_spans(spans: _Spans, workspace: Workspace, touched: set[date], now: datetime) -> int:
+    """Drop the spans with a day in ``touched``, then write every span whose days are all
+    rolled up and that is not written yet. The spans written."""
+    marked = RollupDay.objects.filter(workspace=workspace, figure=spans.figure)
+    stale = sorted({spans.start(d) for d in touched})
     for at in range(0, len(stale), coverage.CHUNK):
         chunk = stale[at : at + coverage.CHUNK]
-        months.filter(day__in=chunk).delete()
-        month_rows.filter(day__in=chunk).delete()
-    have = set(months.values_list("day", flat=True))
+        marked.filter(day__in=chunk).delete()
+        spans.rows(workspace).filter(day__in=chunk).delete()
+    have = set(marked.values_list("day", flat=True))
     rolled: dict[date, int] = {}
-    for day in RollupDay.objects.filter(workspace=workspace, figure=Figure.PROMOTERS).values_list(
+    for day in RollupDay.objects.filter(workspace=workspace, figure=spans.days).values_list(
         "day", flat=True
     ):
-        rolled[month_of(day)] = rolled.get(month_of(day), 0) + 1
+        rolled[spans.start(day)] = rolled.get(spans.start(day), 0) + 1
     due = [
-        month
-        for month, days in sorted(rolled.items())
-        if month not in have and days == month_end(month).day
+        span
+        for span, days in sorted(rolled.items())
+        if span not in have and days == spans.length(span)
     ]
-    for month in due:
-        days = PromoterPeople.objects.filter(
-            workspace=workspace, month=False, day__gte=month, day__lte=month_end(month)
-        ).values_list(*promoters.SETS)
-        found: list[list[people.Ids]] = [[] for _ in promoters.SETS]
-        for blobs in days:
-            for n, blob in enumerate(blobs):
-                found[n].append(people.decode(blob))
-        month_rows.filter(day=month).delete()  # none, unless a marker was lost
-        if found[0]:
-            PromoterPeople.objects.create(
-                workspace=workspace,
-                day=month,
-                month=True,
-                **{
-                    name: people.encode(people.union(parts))
-                    for name, parts in zip(promoters.SETS, found, strict=True)
-                },
-            )
+    for span in due:
+        spans.rows(workspace).filter(day=span).delete()  # none, unless a marker was lost
+        spans.write(workspace, span)
     RollupDay.objects.bulk_create(
-        RollupDay(workspace=workspace, figure=Figure.PROMOTER_MONTHS, day=month, computed_at=now)
-        for month in due
+        RollupDay(workspace=workspace, figure=spans.figure, day=span, computed_at=now)
+        for span in due
     )
     return len(due)
+
+
+def _write_month(workspace: Workspace, month: date) -> None:
+    """A month's sets of people: the union of its days' sets."""
+    days = PromoterPeople.objects.filter(
+        workspace=workspace, month=False, day__gte=month, day__lte=month_end(month)
+    ).values_list(*promoters.SETS)
+    found: list[list[people.Ids]] = [[] for _ in promoters.SETS]
+    for blobs in days:
+        for n, blob in enumerate(blobs):
+            found[n].append(people.decode(blob))
+    if found[0]:
+        PromoterPeople.objects.create(
+            workspace=workspace,
+            day=month,
+            month=True,
+            **{
+                name: people.encode(people.union(parts))
+                for name, parts in zip(promoters.SETS, found, strict=True)
+            },
+        )
 
 
 def week_of(day: date) -> date:
@@ -446,43 +461,40 @@ def week_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _roll_weeks(workspace: Workspace, touched: set[date], now: datetime) -> int:
-    """Drop the parity sums of every week with a day in ``touched``, then write those of
-    every week whose seven days are all rolled up and that has none yet: its days' cells
-    summed per (dimension, group, stratum), one query a week. The weeks written."""
-    weeks = RollupDay.objects.filter(workspace=workspace, figure=Figure.PARITY_WEEKS)
-    week_rows = ParityWeekCell.objects.filter(workspace=workspace)
-    stale = sorted({week_of(d) for d in touched})
-    for at in range(0, len(stale), coverage.CHUNK):
-        chunk = stale[at : at + coverage.CHUNK]
-        weeks.filter(day__in=chunk).delete()
-        week_rows.filter(day__in=chunk).delete()
-    have = set(weeks.values_list("day", flat=True))
-    rolled: dict[date, int] = {}
-    for day in RollupDay.objects.filter(workspace=workspace, figure=Figure.PARITY).values_list(
-        "day", flat=True
-    ):
-        rolled[week_of(day)] = rolled.get(week_of(day), 0) + 1
-    due = [week for week, days in sorted(rolled.items()) if week not in have and days == 7]
-    for week in due:
-        week_rows.filter(day=week).delete()  # none, unless a marker was lost
-        ParityWeekCell.objects.bulk_create(
-            (
-                ParityWeekCell(workspace=workspace, day=week, **row)
-                for row in ParityCell.objects.filter(
-                    workspace=workspace, day__gte=week, day__lte=week + timedelta(days=6)
-                )
-                .values("dimension", "bucket", "severity", "entitlement")
-                .annotate(**{name: Sum(name) for name in parity.SUMS})
-                .order_by()
-            ),
-            batch_size=1000,
-        )
-    RollupDay.objects.bulk_create(
-        RollupDay(workspace=workspace, figure=Figure.PARITY_WEEKS, day=week, computed_at=now)
-        for week in due
+def _write_week(workspace: Workspace, week: date) -> None:
+    """A week's parity sums: its days' cells summed per (dimension, group, stratum)."""
+    ParityWeekCell.objects.bulk_create(
+        (
+            ParityWeekCell(workspace=workspace, day=week, **row)
+            for row in ParityCell.objects.filter(
+                workspace=workspace, day__gte=week, day__lte=week + timedelta(days=6)
+            )
+            .values("dimension", "bucket", "severity", "entitlement")
+            .annotate(**{name: Sum(name) for name in parity.SUMS})
+            .order_by()
+        ),
+        batch_size=1000,
     )
-    return len(due)
+
+
+# The sets of people of a calendar month (a year of SPS reads 12 sets of each kind, not
+# 365) and the parity sums of a week (~52 rows of sums a year, not ~21,000 day cells).
+MONTHS = _Spans(
+    Figure.PROMOTERS,
+    Figure.PROMOTER_MONTHS,
+    month_of,
+    lambda month: month_end(month).day,
+    lambda ws: PromoterPeople.objects.filter(workspace=ws, month=True),
+    _write_month,
+)
+WEEKS = _Spans(
+    Figure.PARITY,
+    Figure.PARITY_WEEKS,
+    week_of,
+    lambda week: 7,
+    lambda ws: ParityWeekCell.objects.filter(workspace=ws),
+    _write_week,
+)
 
 
 def _analyze(model: type[Cell]) -> None:
@@ -512,8 +524,8 @@ def refresh(*, workspace: Workspace, now: datetime | None = None) -> Refreshed:
         summed = {figure: len(days) for figure, days in summed_days.items()}
         for figure in SPANNED:
             touched[figure].update(summed_days[figure])
-        summed[Figure.PROMOTER_MONTHS] = _roll_months(workspace, touched[Figure.PROMOTERS], now)
-        summed[Figure.PARITY_WEEKS] = _roll_weeks(workspace, touched[Figure.PARITY], now)
+        for spans in (MONTHS, WEEKS):
+            summed[spans.figure] = _roll_spans(spans, workspace, touched[spans.days], now)
         for spec in SPECS:
             if summed[spec.figure] >= ANALYZE_AFTER_DAYS:
                 for model in spec.models:

@@ -334,27 +334,10 @@ def _whole_weeks(runs: tuple[tuple[date, date], ...]) -> list[date]:
 def _weeks_and_days(
     workspace: Workspace, runs: tuple[tuple[date, date], ...]
 ) -> tuple[list[date], tuple[tuple[date, date], ...]]:
-    """Cut the rolled-up, unchanged day runs into the whole weeks read from
-    ``ParityWeekCell`` (every day of the week is in a run, so none is stale, and the
-    refresh wrote the week from those days) and the runs of days left over."""
-    candidates = _whole_weeks(runs)
-    if not candidates:
-        return [], runs
-    weeks = set(
-        RollupDay.objects.filter(
-            workspace=workspace,
-            figure=RollupDay.Figure.PARITY_WEEKS,
-            day__gte=candidates[0],
-            day__lte=candidates[-1],
-        ).values_list("day", flat=True)
-    ) & set(candidates)
-    if not weeks:
-        return [], runs
-    in_weeks = {week + timedelta(days=n) for week in weeks for n in range(7)}
-    days = {
-        first + timedelta(days=n) for first, last in runs for n in range((last - first).days + 1)
-    }
-    return sorted(weeks), tuple(coverage.runs(days - in_weeks))
+    """The whole weeks read from ``ParityWeekCell``, and the runs of days left over."""
+    return coverage.spans_and_days(
+        workspace, RollupDay.Figure.PARITY_WEEKS, runs, _whole_weeks(runs), lambda week: 7
+    )
 
 
 def _week_rows(workspace: Workspace, weeks: list[date], dimension: str) -> Any:

@@ -311,27 +311,14 @@ def _whole_months(runs: tuple[tuple[date, date], ...]) -> list[date]:
 def _months_and_days(
     workspace: Workspace, runs: tuple[tuple[date, date], ...]
 ) -> tuple[list[date], tuple[tuple[date, date], ...]]:
-    """Cut the rolled-up, unchanged day runs into the whole months read from the month
-    sets (every day of the month is in a run, so none is stale, and the refresh wrote
-    the month from those days) and the runs of days left over, read from the day sets."""
-    candidates = _whole_months(runs)
-    if not candidates:
-        return [], runs
-    months = set(
-        RollupDay.objects.filter(
-            workspace=workspace,
-            figure=RollupDay.Figure.PROMOTER_MONTHS,
-            day__gte=candidates[0],
-            day__lte=candidates[-1],
-        ).values_list("day", flat=True)
-    ) & set(candidates)
-    if not months:
-        return [], runs
-    in_months = {m + n * coverage.DAY for m in months for n in range(_month_end(m).day)}
-    days = {
-        first + n * coverage.DAY for first, last in runs for n in range((last - first).days + 1)
-    }
-    return sorted(months), tuple(coverage.runs(days - in_months))
+    """The whole months read from the month sets, and the runs of days left over."""
+    return coverage.spans_and_days(
+        workspace,
+        RollupDay.Figure.PROMOTER_MONTHS,
+        runs,
+        _whole_months(runs),
+        lambda month: _month_end(month).day,
+    )
 
 
 def _day_in(months: list[date]) -> Q:
