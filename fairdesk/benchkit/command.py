@@ -1,5 +1,6 @@
 """The ``seed``, ``workspace`` and ``insights`` subcommands of ``fairdesk bench``."""
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 SCALE_BENCHES = ("seed", "workspace", "insights")
+MAX_PROCESSES = 64  # as ``fairdesk serve --processes``
+
+
+def _processes(value: str) -> int:
+    """``--processes``: a whole number the server accepts, checked before it is started."""
+    try:
+        found = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= found <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PROCESSES}")
+    return found
 
 
 def add_scale_arguments(sub: Any) -> None:
@@ -33,7 +46,7 @@ def add_scale_arguments(sub: Any) -> None:
     workspace.add_argument("--think-ms", type=int, default=1000, help="mean pause between pages")
     workspace.add_argument("--threads", type=int, default=8, help="web server threads")
     workspace.add_argument(
-        "--processes", type=int, default=1, help="web server processes (fairdesk serve)"
+        "--processes", type=_processes, default=1, help="web server processes (fairdesk serve)"
     )
     workspace.add_argument(
         "--search-share", type=float, default=0.15, help="fraction of requests that search"
@@ -45,7 +58,7 @@ def add_scale_arguments(sub: Any) -> None:
     insights.add_argument("--seconds", type=float, default=30.0)
     insights.add_argument("--threads", type=int, default=4, help="web server threads")
     insights.add_argument(
-        "--processes", type=int, default=1, help="web server processes (fairdesk serve)"
+        "--processes", type=_processes, default=1, help="web server processes (fairdesk serve)"
     )
     insights.add_argument(
         "--timeout", type=int, default=60, help="seconds a statement may run (PostgreSQL)"
