@@ -84,11 +84,19 @@ def test_a_full_width_block_scores_exactly_as_a_compact_one(
     assert_same_as_each_head(full, models, texts)
 
 
-def test_batches_larger_than_a_chunk(
+def test_batches_larger_than_a_span(
     models: dict[str, HashedLinearModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack, "CHUNK", 64)
+    monkeypatch.setattr(stack, "SPAN_CHARS", 3_000)
     assert_same_as_each_head(HeadStack(models), models, probe()[:400])
+
+
+def test_spans_cut_a_batch_after_about_span_chars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack, "SPAN_CHARS", 10)
+    # Each text counts its characters plus one; a run ends once it reaches 10.
+    texts = ["abcd", "efgh", "ij", "x" * 50, ""]
+    assert list(stack.spans(texts)) == [(0, 2), (2, 4), (4, 5)]
+    assert list(stack.spans([])) == []
 
 
 def test_empty_batch(models: dict[str, HashedLinearModel]) -> None:
