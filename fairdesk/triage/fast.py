@@ -98,9 +98,10 @@ class FastTriage:
         folded = norm.folded
         if head_sentiment is None:
             compound = sentiment.score(norm.clean)
-            feeling = sentiment.label(compound)
-        else:
-            compound, feeling = head_score, head_sentiment
+            feeling, rounded = sentiment.label(compound), round(compound, 4)
+        else:  # the head's score is rounded to 4 places already (trained._polarity)
+            compound = rounded = head_score
+            feeling = head_sentiment
         if found:
             found_signals = signals.signals_in(found)
             praise = intent.is_praise(folded, found)
@@ -118,7 +119,7 @@ class FastTriage:
         return TriageResult(
             detect_language(folded),  # language
             feeling,  # sentiment
-            round(compound, 4),  # sentiment_score
+            rounded,  # sentiment_score
             found_signals,  # signals
             topic,
             kind,  # intent

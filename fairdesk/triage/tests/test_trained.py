@@ -105,6 +105,8 @@ def test_heads_fill_their_fields(models: dict[str, HashedLinearModel]) -> None:
     sentiments = [SENTIMENT_NAMES[label] for label in models["sentiment"].predict(clean)]
     assert [r.sentiment for r in trained] == sentiments
     assert all(-1 <= r.sentiment_score <= 1 for r in trained)
+    # FastTriage passes the head's score through unrounded: it must be rounded already.
+    assert [round(r.sentiment_score, 4) for r in trained] == [r.sentiment_score for r in trained]
     assert [r.sentiment_score > 0 for r in trained if r.sentiment != "neutral"] == [
         s == "positive" for s in sentiments if s != "neutral"
     ]
