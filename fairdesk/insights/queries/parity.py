@@ -153,7 +153,7 @@ class WeekFigures:
     shows only the weekly first response, the API and the CSV export read all four.
     Compares equal to another week with the same figures, however it was built."""
 
-    __slots__ = ("_compute", "_found", "week")
+    __slots__ = ("_compute", "_found", "_kept", "week")
     week: date  # the Monday the week starts on (UTC)
 
     def __init__(
@@ -172,6 +172,7 @@ class WeekFigures:
             "compensation": compensation,
         }
         self._compute: Callable[[str], tuple[Any, ...]] | None = None
+        self._kept: dict[str, Any] = {}
 
     @classmethod
     def computed_on_read(
@@ -205,6 +206,15 @@ class WeekFigures:
     @property
     def compensation(self) -> tuple[RateFigure, ...]:
         return self._figure("compensation")
+
+    def kept(self, key: str, make: Callable[["WeekFigures"], Any]) -> Any:
+        """``make(self)``, made once per ``key`` and kept with the week: its figures never
+        change, so neither does what a reader makes of them (the API keeps its JSON here,
+        so a past week cached in ``_WEEKS`` is rendered once per process)."""
+        found = self._kept.get(key)
+        if found is None:
+            found = self._kept[key] = make(self)
+        return found
 
     def _figures(self) -> tuple[Any, ...]:
         return (self.week, *(self._figure(m) for m in (*METRICS, *RATES)))
@@ -508,7 +518,8 @@ class _Week:
 # computed once. Whole past weeks read from the cells repeat from request to request
 # until a refresh re-sums one of their days; a live week's rows change and miss. Bounded,
 # least recently used out: a year of the three dimensions is ~160 weeks, ~70 KB each
-# once all four figures were read (measured at 1M cases), so ~22 MB at most.
+# once all four figures were read (measured at 1M cases), plus ~9 KB of API JSON once
+# rendered (``WeekFigures.kept``), so ~25 MB at most.
 _WEEKS: OrderedDict[tuple[Any, ...], _Week] = OrderedDict()
 _WEEKS_MAX = 320
 _WEEKS_LOCK = threading.Lock()

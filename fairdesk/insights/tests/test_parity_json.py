@@ -2,6 +2,7 @@
 byte for byte what ninja made of the same figures through ``ParityOut`` — for random
 figures (flags, empty groups, missing means, no weeks at all) and over HTTP."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.utils import timezone
+from ninja.responses import NinjaJSONEncoder
 
 import fairdesk.api
 from fairdesk.insights import api as insights_api
@@ -45,6 +47,15 @@ def direct(period: insights_api.Period, dimensions: tuple[Any, ...]) -> bytes:
     return bytes(found.content)
 
 
+def render(data: Any) -> str:
+    request = RequestFactory().get("/api/v1/insights/parity")
+    return str(fairdesk.api.api.renderer.render(request, data, response_status=200))
+
+
+def spliced(period: insights_api.Period, dimensions: tuple[Any, ...]) -> bytes:
+    return insights_api.parity_content(render, period, dimensions).encode()
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_the_direct_json_is_the_validated_json(seed: int) -> None:
     dimensions = tuple(
@@ -56,6 +67,21 @@ def test_the_direct_json_is_the_validated_json(seed: int) -> None:
     )
     assert direct(period, dimensions) == old
     assert b'"weeks": [{"week": "2026-' in old or all(not d.weeks for d in dimensions)
+    # Rendered in pieces, the weeks' pieces then kept and reused: the same bytes.
+    assert spliced(period, dimensions) == old
+    assert spliced(period, dimensions) == old
+
+
+def test_a_renderer_that_writes_other_separators_gets_the_whole_dict() -> None:
+    dimensions = tuple(figures_of(d, random_rows(d, n)) for n, d in enumerate(DIMENSIONS))
+    period = insights_api.Period(start=START, end=END)
+
+    def indented(data: Any) -> str:
+        return json.dumps(data, cls=NinjaJSONEncoder, indent=1)
+
+    found = insights_api.parity_content(indented, period, dimensions)
+    assert found == indented(insights_api.parity_json(period, dimensions))
+    assert json.loads(found) == json.loads(direct(period, dimensions))
 
 
 def test_the_random_figures_cover_every_shape() -> None:
@@ -105,3 +131,9 @@ def test_the_endpoint_answers_what_validation_gave(
     )
     assert response.content == expected
     assert response.json()["dimensions"][0]["groups"] == ["mastodon", "x"]
+    again = Client().get(  # the past weeks' pieces now kept: the same bytes
+        "/api/v1/insights/parity",
+        {"start": start.isoformat(), "end": end.isoformat()},
+        headers={"Authorization": f"Bearer {api_token}"},
+    )
+    assert again.content == expected
