@@ -235,17 +235,16 @@ class _BatchIndex:
             symbols = "".join(sorted({re.escape(k[0]) for k in other}))
             self._scans.append(re.compile(f"[{symbols}](?<=(?=({_trie(other)})).)"))
         # Fragments without a literal key: where their first character is known, one scan
-        # for those characters at word boundaries finds every place they could start (a
-        # pattern led by a character class lets ``re`` skip ahead in C); the rest are
-        # searched whole.
+        # for those characters finds every place one of them matches (a pattern led by a
+        # character class lets ``re`` skip ahead in C; the fragments are tried there in C
+        # too, as most digits at a word start begin none of them); the rest are searched
+        # whole.
         firsts = {c: _first_chars(list(sre_parse.parse(_unbounded(c)))) for _, c in unkeyed}
         started = [(label, c) for label, c in unkeyed if free[c] and firsts[c]]
         self._started = tuple(started)
-        self._starts = (
-            re.compile(f"[{''.join(sorted({firsts[c] or '' for _, c in started}))}](?<=(?<!\\w).)")
-            if started
-            else None
-        )
+        chars = "".join(sorted({firsts[c] or "" for _, c in started}))
+        anywhere = "|".join(f"(?:{c.pattern})" for _, c in started)
+        self._starts = re.compile(f"[{chars}](?<=(?={anywhere}).)") if started else None
         self._unkeyed = tuple(
             (label, c) for label, c in unkeyed if free[c] and (label, c) not in started
         )
@@ -276,7 +275,9 @@ class _BatchIndex:
                 row = bisect_right(ends, start)
                 for label, compiled in self._started:
                     if label not in found[row]:
-                        _record(label, compiled.match(joined, start), row, ends, found, redo)
+                        match = compiled.match(joined, start)
+                        if match is not None:
+                            _record(label, match, row, ends, found, redo)
         for label, compiled in self._unkeyed:
             for match in compiled.finditer(joined):
                 _record(label, match, bisect_right(ends, match.start()), ends, found, redo)
