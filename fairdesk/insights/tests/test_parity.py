@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 
 from fairdesk.cases.models import Case, Direction
 from fairdesk.followthrough.models import Resolution, WorkOrder
@@ -16,13 +17,18 @@ from fairdesk.insights.comparison import Comparison, GeometricMean, Rate, RateCo
 from fairdesk.insights.models import RollupDay
 from fairdesk.insights.queries.expressions import FOLLOWER_TIERS
 from fairdesk.insights.queries.parity import (
+    DIMENSIONS,
+    SUMS,
     DimensionParity,
     GroupFigure,
     RateFigure,
     SeverityFigure,
     SeverityRate,
     WeekFigures,
+    _fetch,
     dimension_parity,
+    every_moment_row,
+    moment_rows,
     parity,
 )
 from fairdesk.insights.rollups import refresh
@@ -335,6 +341,39 @@ def test_parity_matches_raw_rows(workspace: Workspace, mixed_rows: None, dimensi
     assert dimension_parity(workspace, START, END, dimension) == recompute(workspace, dimension)
 
 
+def test_every_dimension_at_once_matches_raw_rows(
+    workspace: Workspace, other_workspace: Workspace, mixed_rows: None
+) -> None:
+    assert parity(workspace, START, END) == tuple(recompute(workspace, d) for d in DIMENSIONS)
+    others = parity(other_workspace, START, END)
+    assert [sum(g.cases for g in d.first_response) for d in others] == [12, 12, 12]
+
+
+@pytest.mark.parametrize("by", ["week", "day"])
+def test_one_query_of_every_dimension_adds_up_to_each_dimensions_own(
+    workspace: Workspace, mixed_rows: None, by: str
+) -> None:
+    within = Q(first_inbound_at__gte=START - timedelta(days=1), first_inbound_at__lt=END)
+    every = every_moment_row(workspace, within, by=by)
+    for dimension in DIMENSIONS:
+        own = _fetch(moment_rows(workspace, within, dimension, by=by))
+
+        def keyed(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+            return {
+                (str(r["period"]), r["bucket"], r["severity"], r["entitlement"]): r for r in rows
+            }
+
+        found, expected = keyed(every[dimension]), keyed(own)
+        assert len(found) == len(every[dimension])  # one row per key
+        assert found.keys() == expected.keys() and len(found) > 3
+        for key, row in found.items():
+            for name in SUMS:
+                if expected[key][name] is None:
+                    assert row[name] is None
+                else:
+                    assert row[name] == pytest.approx(expected[key][name], rel=1e-12, abs=1e-9)
+
+
 def test_parity_has_comparisons_and_weeks(workspace: Workspace, mixed_rows: None) -> None:
     channel = dimension_parity(workspace, START, END, "channel")
     assert channel.groups == ("email", "mastodon", "x")
@@ -402,18 +441,19 @@ def test_parity_is_a_fixed_number_of_queries(
     workspace: Workspace, mixed_rows: None, django_assert_num_queries: object
 ) -> None:
     jit = 1 if connection.vendor == "postgresql" else 0  # coverage.without_jit
-    with django_assert_num_queries(4 + jit):  # type: ignore[operator]
-        parity(workspace, START, END)  # no rollups yet: the state, then one per dimension
+    with django_assert_num_queries(2 + jit):  # type: ignore[operator]
+        parity(workspace, START, END)  # no rollups yet: the state, then one for every dimension
     Case.objects.update(updated_at=T0)  # nothing changed since the refresh
     refresh(workspace=workspace)
     weeks = RollupDay.objects.filter(workspace=workspace, figure=RollupDay.Figure.PARITY_WEEKS)
     assert weeks.count() == 3
-    with django_assert_num_queries(10 + jit):  # type: ignore[operator]
+    with django_assert_num_queries(8 + jit):  # type: ignore[operator]
         # the state, rolled-up days, changes since, the weeks summed (Nov 2-22: three
-        # whole weeks and no day left over); then live and weeks per dimension
+        # whole weeks and no day left over); then live for all three, weeks per dimension
         parity(workspace, START - timedelta(hours=5), END)
-    with django_assert_num_queries(13 + jit):  # type: ignore[operator]
-        # Nov 3-22: two whole weeks and six days: live, weeks and days per dimension
+    with django_assert_num_queries(11 + jit):  # type: ignore[operator]
+        # Nov 3-22: two whole weeks and six days: live for all three, weeks and days
+        # per dimension
         parity(workspace, START + timedelta(days=1, hours=17), END)
 
 
