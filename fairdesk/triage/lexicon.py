@@ -226,11 +226,13 @@ class _BatchIndex:
         # at the start of the batch or just after a non-word character, a key of symbols at
         # one of its first characters. Each scan is led by a character class, so ``re``
         # skips in C to the few places worth trying (one lookahead tried at every position
-        # took about 1.5x as long).
+        # took about 1.5x as long). The class is "not an ASCII word character", a table
+        # look-up where ``\W`` asks Unicode's categories (2.3 -> 1.9 us a tweet): it also
+        # stops after a non-ASCII letter, where every fragment's own ``(?<!\w)`` fails.
         word = _trie([k for k in by_key if _is_word(k[0])])
         other = [k for k in by_key if not _is_word(k[0])]
         self._first = re.compile(f"({word})") if word else None
-        self._scans = [re.compile(rf"\W(?=({word}))")] if word else []
+        self._scans = [re.compile(f"[^a-zA-Z0-9_](?=({word}))")] if word else []
         if other:
             symbols = "".join(sorted({re.escape(k[0]) for k in other}))
             self._scans.append(re.compile(f"[{symbols}](?<=(?=({_trie(other)})).)"))

@@ -78,6 +78,15 @@ def test_batch_keeps_texts_apart() -> None:
     assert lexicon.find_all(["a\nfired up", "$ 5"]) == [{"up"}, {"money"}]
 
 
+def test_a_key_after_a_non_ascii_letter_is_inside_a_word() -> None:
+    # The batch scan stops after any character outside [a-zA-Z0-9_]; the fragment's own
+    # boundary must reject the places where that character is a letter.
+    lexicon = Lexicon({"fire": [phrases([r"caught fire"])], "won": [phrases([r"ünter"])]})
+    texts = ["écaught fire", "é caught fire", "1caught fire", "dünter", "-ünter", "ßünter"]
+    assert lexicon.find_all(texts) == [set(), {"fire"}, set(), set(), {"won"}, set()]
+    assert lexicon.find_all(texts) == [lexicon.find(t) for t in texts]
+
+
 def test_fragments_with_lookarounds_are_matched_text_by_text() -> None:
     lexicon = Lexicon(
         {
@@ -92,7 +101,7 @@ def test_fragments_with_lookarounds_are_matched_text_by_text() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet="ab $£5\n0p/ mnrewzid!'", max_size=25), max_size=12))
+@given(st.lists(st.text(alphabet="ab $£5\n0p/ mnrewzidé!'", max_size=25), max_size=12))
 def test_batch_equals_text_by_text_on_random_text(texts: list[str]) -> None:
     folded = [normalise(text).folded for text in texts]
     assert LEXICON.find_all(folded) == [LEXICON.find(text) for text in folded]
