@@ -94,8 +94,8 @@ def _parity_cells(ws: Workspace, within: Q, now: datetime, t: TargetsTable) -> l
             entitlement=row["entitlement"],
             **{name: row[name] or 0 for name in parity.SUMS},
         )
-        for dimension in parity.DIMENSIONS
-        for row in parity.moment_rows(ws, within, dimension, by="day")
+        for dimension, rows in parity.every_moment_row(ws, within, by="day").items()
+        for row in rows
     ]
 
 
