@@ -36,6 +36,26 @@ def short_live_waits(settings: Any) -> None:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """On SQLite the test database is a file (one per test process), not Django's default
+    in-memory database. In memory, every thread's connection (the live server's request
+    threads, the live-update watcher a page's long-poll starts) shares one cache, where a
+    reader's table lock makes a concurrent write fail at once ("database table is locked:
+    cases_caseevent", seen in CI in the portal browser test) instead of waiting. A file
+    runs as production SQLite does: WAL, readers never block the writer, writers wait for
+    each other (``SQLITE_OPTIONS``' busy timeout)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = tmp_path_factory.mktemp("database")  # this process's own
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def empty_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fairdesk.inbound import triage_cache
 
