@@ -50,9 +50,10 @@ def django_db_modify_db_settings(
     from django.conf import settings
 
     database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        folder = tmp_path_factory.mktemp("database")  # this process's own
-        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+    test = database.setdefault("TEST", {})
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not test.get("NAME"):
+        # (FAIRDESK_TEST_DB, where given, names the file instead: settings.py)
+        test["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
 
 
 @pytest.fixture(scope="session")

@@ -148,7 +148,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # builds the same index without them, which is all this warning says.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 if os.environ.get("FAIRDESK_TEST_DB"):
-    # A file instead of :memory: so that tests can start worker processes on it.
+    # The test database's file (tests use a file anyway, one per test process: conftest).
     DATABASES["default"]["TEST"] = {"NAME": os.environ["FAIRDESK_TEST_DB"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -569,8 +569,6 @@ def test_api_merge_split_undo_and_unknown_fields(
 def test_two_opposite_merges_racing_one_wins_nothing_half_applied(
     workspace: Workspace, agent: Agent
 ) -> None:
-    if connection.vendor == "sqlite" and "mode=memory" in str(connection.settings_dict["NAME"]):
-        pytest.skip("needs PostgreSQL or a file-backed SQLite test database (FAIRDESK_TEST_DB)")
     first = make_case(workspace, text="Heater broken", external_id="c-1")
     second = second_case(first, text="Heater still broken", external_id="c-2", minutes_ago=60)
     barrier = threading.Barrier(2)

@@ -1,9 +1,8 @@
 """Fifty guesses at once: the challenge locks after N, and at most N codes are evaluated.
 
 Each thread has its own database connection and its own transactions, as fifty web
-requests would. Runs on PostgreSQL and on a file-backed SQLite database
-(``FAIRDESK_TEST_DB``); the shared in-memory SQLite test database answers "table is
-locked" instead of queueing writers, so it is skipped there.
+requests would: on PostgreSQL, and on SQLite's test database, a file (root conftest)
+whose busy timeout queues writers as in production.
 """
 
 import threading
@@ -22,12 +21,6 @@ from fairdesk.workspaces.models import Agent
 THREADS = 50
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def real_concurrency() -> None:
-    if connection.vendor == "sqlite" and "mode=memory" in str(connection.settings_dict["NAME"]):
-        pytest.skip("needs PostgreSQL or a file-backed SQLite test database (FAIRDESK_TEST_DB)")
 
 
 @pytest.fixture

@@ -83,10 +83,6 @@ def test_take_next_stops_at_the_cap(workspace: Workspace, agent: Agent) -> None:
 def test_two_agents_never_take_the_same_case() -> None:
     """Eight agents press "Take next" at once, each on its own connection: six cases,
     six winners, two empty hands, every case assigned once with one event."""
-    if connection.vendor == "sqlite" and "mode=memory" in str(connection.settings_dict["NAME"]):
-        # The shared in-memory test database answers "table is locked" instead of
-        # waiting; a real SQLite file (WAL, IMMEDIATE transactions) queues writers.
-        pytest.skip("needs PostgreSQL or a file-backed SQLite test database")
     from fairdesk.workspaces.services import create_workspace
 
     workspace = create_workspace(name="Race", slug="race")

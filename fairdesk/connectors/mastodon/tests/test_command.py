@@ -1,9 +1,8 @@
 """``fairdesk stream``: one thread per Mastodon channel, stopped by SIGTERM or a time.
 
-The threads open their own database connections, so these tests commit (transaction=True).
-Two threads cannot write to the in-memory SQLite test database at once (its shared cache
-answers "table is locked" instead of waiting, as the file database's busy timeout does in
-production), so the two-channel case runs on PostgreSQL and file databases only.
+The threads open their own database connections, so these tests commit (transaction=True);
+on SQLite the test database is a file (root conftest), so two threads' writes wait for each
+other as in production.
 """
 
 import os
@@ -13,8 +12,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.backends.sqlite3.creation import DatabaseCreation
 
 from fairdesk.connectors.mastodon.standin import MastodonStandIn
 from fairdesk.connectors.mastodon.tests.conftest import mention, status_id
@@ -30,11 +27,6 @@ def texts(workspace: Workspace) -> list[tuple[str, str]]:
     return [(e.external_id, e.payload["text"]) for e in events]
 
 
-def in_memory_sqlite() -> bool:
-    name = str(connection.settings_dict["NAME"])
-    return connection.vendor == "sqlite" and DatabaseCreation.is_in_memory_db(name)
-
-
 @pytest.mark.parametrize("both", [False, True], ids=["one channel", "two workspaces"])
 def test_each_channel_streams_in_its_own_thread_until_sigterm(
     request: pytest.FixtureRequest,
@@ -45,8 +37,6 @@ def test_each_channel_streams_in_its_own_thread_until_sigterm(
     acme_channel: Channel,
     both: bool,
 ) -> None:
-    if both and in_memory_sqlite():
-        pytest.skip("threads cannot share writes to the in-memory SQLite test database")
     instances = [acme_instance]
     if both:
         request.getfixturevalue("globex_channel")

@@ -104,10 +104,6 @@ def test_counters_store_keyed_hashes_not_addresses() -> None:
 def test_concurrent_hits_from_many_connections_are_all_counted() -> None:
     """Eight requests at once, each on its own database connection and transaction:
     exactly the limit gets through and refused hits leave no trace."""
-    if connection.vendor == "sqlite" and "mode=memory" in str(connection.settings_dict["NAME"]):
-        # The shared in-memory test database answers "table is locked" instead of
-        # waiting; a real SQLite file (WAL, IMMEDIATE transactions) queues writers.
-        pytest.skip("needs PostgreSQL or a file-backed SQLite test database")
     barrier = threading.Barrier(8)
     outcomes: list[int | str] = []
 
