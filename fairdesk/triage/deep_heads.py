@@ -56,6 +56,7 @@ TIER = "deep"
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 MODEL_FILE = bundle.MODEL_FILE
 WEIGHTS_FILE = bundle.WEIGHTS_FILE
+UNFINISHED = (".partial", ".old")
 
 
 # --- embeddings, cached per dataset ----------------------------------------------------
@@ -234,8 +235,8 @@ def ranked_by_task(directory: Path | str) -> dict[str, list[bundle.BundleInfo]]:
     if not directory.is_dir():
         return ranked
     for path in sorted(directory.iterdir()):
-        if not (path / MODEL_FILE).is_file():
-            continue
+        if path.name.endswith(UNFINISHED) or not (path / MODEL_FILE).is_file():
+            continue  # a folder being written (or replaced) by `triage finetune`
         try:
             meta = read_meta(path)
         except bundle.BundleError as exc:
@@ -334,6 +335,22 @@ def check_encoder(meta: Mapping[str, Any], encoder: deep.DeepEncoder, where: Pat
             )
 
 
+def encoder_for(meta: Mapping[str, Any], bundle_dir: Path | str) -> Path | None:
+    """The folder of the encoder a head was trained on, where it still is: the path in its
+    ``model.json``, else a folder of that name under ``encoders/`` beside the bundle (a data
+    directory moved elsewhere). None: the default encoder (packaged, or
+    ``$FAIRDESK_DEEP_MODEL_DIR``); :func:`check_encoder` still refuses other weights."""
+    recorded = (meta.get("encoder") or {}).get("path")
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    from fairdesk.triage.finetune import ENCODERS_DIR
+
+    for folder in (Path(recorded), Path(bundle_dir).parent / ENCODERS_DIR / Path(recorded).name):
+        if all((folder / name).is_file() for name in deep.REQUIRED_FILES):
+            return folder
+    return None
+
+
 def predict(
     task: str,
     bundle_dir: Path | str,
@@ -347,12 +364,21 @@ def predict(
     if meta.get("task") not in (None, task):
         raise ValueError(f"{bundle_dir} was trained for task {meta['task']!r}, not {task!r}")
     if encoder is None:
-        trained_with: dict[str, Any] = meta.get("encoder") or {}
-        encoder = deep.DeepEncoder(
-            max_length=int(trained_with.get("max_length", deep.DEFAULT_MAX_LENGTH))
-        )
+        encoder = encoder_of(meta, bundle_dir)
     check_encoder(meta, encoder, bundle_dir)
     return head.predict_embedded(embed_cached(encoder, texts, cache_dir))
+
+
+def encoder_of(
+    meta: Mapping[str, Any], bundle_dir: Path | str, *, batch_size: int = deep.DEFAULT_BATCH_SIZE
+) -> deep.DeepEncoder:
+    """The encoder a head was trained on (its folder by :func:`encoder_for`, its length)."""
+    trained_with: dict[str, Any] = dict(meta.get("encoder") or {})
+    return deep.DeepEncoder(
+        encoder_for(meta, bundle_dir),
+        max_length=int(trained_with.get("max_length", deep.DEFAULT_MAX_LENGTH)),
+        batch_size=batch_size,
+    )
 
 
 # --- in the pipeline -------------------------------------------------------------------
@@ -441,21 +467,58 @@ def describe_tiers(
     return described
 
 
+def plan(
+    directory: Path | str, fast: Mapping[str, bundle.BundleInfo]
+) -> tuple[Path | None, dict[str, list[bundle.BundleInfo]]]:
+    """Which encoder the pipeline runs, and the deep bundles (best first, per task) trained
+    on it that beat the fast tier. One encoder only: a text is encoded once for all heads.
+    Bundles are grouped by the weights they were trained on (packaged, or tuned by
+    ``triage finetune``), and the group that adds most over the fast tier wins: the sum,
+    over its tasks, of its best score minus the fast bundle's (or minus 0 where there is
+    none); ties go to the most tasks, then to the weights' sha256. Reads only ``model.json``
+    files."""
+    groups: dict[str, tuple[Path | None, dict[str, list[bundle.BundleInfo]]]] = {}
+    for task, infos in better_than_fast(directory, fast).items():
+        for info in infos:
+            try:
+                meta = read_meta(info.path)
+            except bundle.BundleError:
+                continue
+            sha = str((meta.get("encoder") or {}).get("weights_sha256") or "")
+            folder = encoder_for(meta, info.path)
+            entry = groups.setdefault(sha, (folder, {}))
+            entry[1].setdefault(task, []).append(info)
+
+    def gain(sha: str) -> tuple[float, int, str]:
+        tasks = groups[sha][1]
+        added = sum(_score(infos[0]) - _bar(fast, task) for task, infos in tasks.items())
+        return (added, len(tasks), sha)
+
+    if not groups:
+        return None, {}
+    return groups[max(groups, key=gain)]
+
+
+def _bar(fast: Mapping[str, bundle.BundleInfo], task: str) -> float:
+    """The fast bundle's score a deep head must beat (0 where there is none)."""
+    score = fast[task].score if task in fast else None
+    return score if score is not None else 0.0
+
+
 def with_deep_heads(
     fast: TrainedHeads | None,
     directory: Path | str,
     *,
-    make_encoder: Callable[..., deep.DeepEncoder] = deep.DeepEncoder,
+    make_encoder: Callable[[Path | None], deep.DeepEncoder] = deep.DeepEncoder,
 ) -> TrainedHeads | None:
-    """``fast`` with deep heads for the tasks where a deep bundle beats it (see
-    :func:`better_than_fast`); ``fast`` unchanged when there is none, or the deep tier
+    """``fast`` with deep heads for the tasks where a deep bundle beats it, on the one
+    encoder :func:`plan` picks; ``fast`` unchanged when there is none, or the deep tier
     cannot load here (a warning says why). torch is imported only when there is one."""
-    fast_infos = {i.task: i for i in (fast.infos if fast else ())}
-    chosen = better_than_fast(directory, fast_infos)
+    folder, chosen = plan(directory, {i.task: i for i in (fast.infos if fast else ())})
     if not chosen:
         return fast
     try:
-        encoder = make_encoder()
+        encoder = make_encoder(folder)
     except (deep.DeepUnavailable, ValueError) as exc:
         logger.warning("deep triage bundles found but not used: %s", exc)
         return fast
@@ -483,7 +546,9 @@ def planned_tiers(directory: Path | str, fast: Mapping[str, bundle.BundleInfo]) 
     from fairdesk.triage.static_heads import planned
 
     fast = planned(directory, fast)
-    chosen = better_than_fast(directory, fast) if deep.available() else {}
+    folder, chosen = plan(directory, fast)
+    if not deep.available(folder):
+        chosen = {}
     deep_infos = [infos[0] for infos in chosen.values()]
     kept = [info for task, info in fast.items() if task not in chosen]
     return describe_tiers(kept, deep_infos)

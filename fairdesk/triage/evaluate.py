@@ -54,15 +54,12 @@ def _deep_predict(
     encoder: Any,
     cache_dir: Path | str | None,
 ) -> list[str]:
-    from fairdesk.triage import deep, deep_heads
+    from fairdesk.triage import deep_heads
 
     head, meta = deep_heads.load(bundle_dir)
     _check_bundle_task(task, meta, bundle_dir)
     if encoder is None:
-        trained_with: dict[str, Any] = meta.get("encoder") or {}
-        encoder = deep.DeepEncoder(
-            max_length=int(trained_with.get("max_length", deep.DEFAULT_MAX_LENGTH))
-        )
+        encoder = deep_heads.encoder_of(meta, bundle_dir)
     deep_heads.check_encoder(meta, encoder, bundle_dir)
     return head.predict_embedded(deep_heads.embed_cached(encoder, texts, cache_dir))
 

@@ -267,7 +267,9 @@ def tiered(
     deep_heads.save(
         irony, tmp_path / "deep" / "irony", task="irony", encoder=info, validation={"score": 40.0}
     )
-    heads = deep_heads.with_deep_heads(load_heads(tmp_path), tmp_path, make_encoder=lambda: encoder)
+    heads = deep_heads.with_deep_heads(
+        load_heads(tmp_path), tmp_path, make_encoder=lambda _: encoder
+    )
     assert heads is not None
     yield heads, tmp_path
 
@@ -306,7 +308,7 @@ def test_no_better_deep_bundle_leaves_the_fast_heads(
     fast = load_heads(tmp_path)
     assert fast is not None
 
-    def must_not_load() -> DeepEncoder:
+    def must_not_load(_folder: Path | None) -> DeepEncoder:
         raise AssertionError("no deep bundle is better: the encoder must not be loaded")
 
     assert deep_heads.with_deep_heads(fast, tmp_path, make_encoder=must_not_load) is fast
@@ -333,7 +335,7 @@ def test_deep_tier_unavailable_keeps_the_fast_heads(
     missing = tmp_path / "no-model"
     with caplog.at_level(logging.WARNING):
         heads = deep_heads.with_deep_heads(
-            fast, tmp_path, make_encoder=lambda: DeepEncoder(missing)
+            fast, tmp_path, make_encoder=lambda _: DeepEncoder(missing)
         )
     assert heads is fast
     assert "not used" in caplog.text and "no-model" in caplog.text

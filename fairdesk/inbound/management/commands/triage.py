@@ -97,6 +97,25 @@ class Command(BaseCommand):
             help="also time the path before shared featurisation (slow), for the ratio",
         )
         bench.add_argument("--json", action="store_true")
+        tune = sub.add_parser(
+            "finetune", help="deep: tune the encoder on several tasks at once, with their heads"
+        )
+        tune.add_argument(
+            "--spec",
+            type=Path,
+            required=True,
+            help='JSON: {"tasks": [{"task", "format", "text"/"labels" or '
+            '"data", optional "val_text"/"val_labels"/"val_data"/"val_format"}]}',
+        )
+        tune.add_argument("--model-dir", type=Path, help="the encoder to start from")
+        tune.add_argument("--out", type=Path, help="default: DATA_DIR/triage/deep")
+        tune.add_argument("--epochs", type=int, default=3, help="default 3")
+        tune.add_argument("--batch-size", type=int, default=32, help="default 32")
+        tune.add_argument("--lr", type=float, default=5e-5, help="the encoder's (default 5e-5)")
+        tune.add_argument(
+            "--max-rows-per-epoch", type=int, help="a task's rows per epoch (fresh sample each)"
+        )
+        tune.add_argument("--json", action="store_true")
         distill = sub.add_parser("distill", help="distil the static model from MiniLM")
         distill.add_argument("--model-dir", type=Path, help="the encoder (default: packaged)")
         distill.add_argument("--out", type=Path, help="default: DATA_DIR/triage/static")
@@ -108,6 +127,9 @@ class Command(BaseCommand):
             return
         if options["what"] == "distill":
             self._distill(options)
+            return
+        if options["what"] == "finetune":
+            self._finetune(options)
             return
         if options["tier"] == "static" and options["what"] == "cv":
             raise CommandError("`triage cv` has no --tier static; train and eval instead")
@@ -180,7 +202,7 @@ class Command(BaseCommand):
                     bundle_dir=bundle_dir,
                     rules=options["rules"],
                     tier=options["tier"],
-                    encoder=self._encoder(options)
+                    encoder=self._encoder(options, bundle_dir)
                     if bundle_dir and options["tier"] == "deep"
                     else None,
                     cache_dir=Path(settings.DATA_DIR) / "triage" / "embeddings",
@@ -268,11 +290,48 @@ class Command(BaseCommand):
                 f"{result['seconds']} s, in {result['static_model']} (with NOTICE and LICENSE)"
             )
 
-    def _encoder(self, options: dict[str, Any]) -> Any:
-        """The deep tier's encoder (imports torch: only for --tier deep)."""
+    def _encoder(self, options: dict[str, Any], bundle_dir: Path | None = None) -> Any:
+        """The deep tier's encoder (imports torch: only for --tier deep): --model-dir, else
+        the one ``bundle_dir``'s head was trained on, else the packaged one."""
+        from fairdesk.triage import deep_heads
         from fairdesk.triage.deep import DeepEncoder
 
+        if options["model_dir"] is None and bundle_dir is not None:
+            meta = deep_heads.read_meta(bundle_dir)
+            return deep_heads.encoder_of(meta, bundle_dir, batch_size=options["batch_size"])
         return DeepEncoder(options["model_dir"], batch_size=options["batch_size"])
+
+    def _finetune(self, options: dict[str, Any]) -> None:
+        from fairdesk.triage import finetune
+
+        out = options["out"] or Path(settings.DATA_DIR) / "triage" / "deep"
+        recipe = finetune.Recipe(
+            epochs=options["epochs"],
+            batch_size=options["batch_size"],
+            lr=options["lr"],
+            max_rows_per_epoch=options["max_rows_per_epoch"],
+        )
+        log = (lambda line: self.stderr.write(line)) if options["verbosity"] > 0 else None
+        try:
+            tasks = finetune.read_spec(options["spec"])
+            result = finetune.finetune(
+                tasks, out, model_dir=options["model_dir"], recipe=recipe, log=log or _quiet
+            )
+        except (ValueError, RuntimeError) as exc:  # DatasetError, DeepUnavailable
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+            return
+        self.stdout.write(
+            f"encoder tuned in {result['train_seconds']} s ({result['steps']} steps, "
+            f"{result['device']}): {result['encoder']}"
+        )
+        for task, done in result["tasks"].items():
+            v = done["validation"]
+            self.stdout.write(
+                f"  {task}: validation {v['metric']} {v['score']} (n={v['n']}); "
+                f"bundle in {done['bundle']}"
+            )
 
     def _train_deep(
         self,
@@ -295,3 +354,7 @@ class Command(BaseCommand):
             max_rows=options["max_rows"],
             licence=LICENCE_NOTE,
         )
+
+
+def _quiet(line: str) -> None:
+    """No progress lines (--verbosity 0)."""
