@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from fairdesk.triage import bundle, deep, deep_heads
+from fairdesk.triage import bundle, deep, deep_heads, metrics
 from fairdesk.triage.datasets import Dataset
 from fairdesk.triage.training import LICENCE_NOTE, score_and_save, split
 
@@ -141,6 +141,10 @@ def finetune(
         raise ValueError("each task may be given once")
     jobs = [_split(t) for t in tasks]
     labels = {t.task: _labels_of(t) for t in jobs}
+    for job in jobs:  # an hour of tuning must not end in an error these could have told
+        if unknown := sorted(set(job.validation.labels) - set(labels[job.task])):
+            raise ValueError(f"{job.task}: validation labels {unknown[:5]} never occur in training")
+        metrics.score(job.task, job.validation.labels, job.validation.labels)
     started = time.perf_counter()
     encoder = deep.DeepEncoder(model_dir, max_length=max_length, dtype="float32")
     torch = encoder._torch

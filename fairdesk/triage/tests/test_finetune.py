@@ -242,6 +242,10 @@ def test_bad_runs_are_refused_before_the_model_loads(tmp_path: Path) -> None:
         "at least two distinct labels": ([one], TINY),
         "each task may be given once": ([two, two], TINY),
         "at least one task": ([], TINY),
+        "never occur in training": (
+            [TaskData("irony", two.train, Dataset(["c"], ["2"], "other label"))],
+            TINY,
+        ),
         "at least 1": ([two], Recipe(epochs=0)),
         "learning rates": ([two], Recipe(lr=0.0)),
         "at least the batch size": ([two], Recipe(max_rows_per_epoch=4)),
