@@ -23,17 +23,22 @@ What is written (``out``, by default ``DATA_DIR/triage/deep``):
 source model's NOTICE/LICENSE with a line saying what was changed) and a deep bundle per
 task, ``<task>-tuned/``, whose ``model.json`` names that encoder and the sha256 of its
 weights. Everything is written into temporary folders and renamed into place last, so a run
-killed at any point leaves the previous bundles as they were.
+killed at any point leaves the previous bundles as they were. At the end of every epoch but
+the last the run writes a checkpoint (``out/.finetune-checkpoint.pt``: weights, optimiser,
+schedule, random generators); started again with the same data, recipe and model, it goes
+on from there and ends with the same weights as a run never stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,9 @@ from fairdesk.triage.training import LICENCE_NOTE, score_and_save, split
 
 TUNED_SUFFIX = "-tuned"
 ENCODERS_DIR = "encoders"
+# Written at the end of every epoch but the last, in ``out``; removed when the run is done.
+CHECKPOINT = ".finetune-checkpoint.pt"
+CHECKPOINT_FORMAT = "fairdesk-finetune-checkpoint/1"
 NOTICE = """\
 A sentence encoder fine-tuned by Fairdesk (`fairdesk triage finetune`) from the model in
 {source} (sentence-transformers/all-MiniLM-L6-v2 unless another was given).
@@ -184,15 +192,19 @@ def finetune(
         optimiser, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / total))
     )
     parameters = [p for group in optimiser.param_groups for p in group["params"]]
-    step = 0
-    losses: list[float] = []
+    state = _Training(model, heads, optimiser, schedule, rng)
+    checkpoint = Path(out) / CHECKPOINT
+    run = _fingerprint(jobs, labels, recipe, source, max_length)
+    first_epoch = _resume(checkpoint, run, state, encoder, log)
+    step, losses = state.step, state.losses
     loop_started = time.perf_counter()
-    for epoch in range(recipe.epochs):
+    for epoch in range(first_epoch, recipe.epochs):
         plan = [
             (t.task, rows)
             for t in jobs
             for rows in _epoch_batches(rng, tokens[t.task].lengths, recipe)
         ]
+        log(f"epoch {epoch + 1}/{recipe.epochs}: {len(plan)} batches")
         for i in rng.permutation(len(plan)):
             task, rows = plan[i]
             ids, _ = tokens[task].padded(rows)
@@ -211,12 +223,16 @@ def finetune(
             losses.append(float(loss.detach()))
             step += 1
             if step % 100 == 0 or step == total:
-                rate = step * recipe.batch_size / (time.perf_counter() - loop_started)
+                done = (step - state.step) * recipe.batch_size
+                rate = done / (time.perf_counter() - loop_started)
                 recent = sum(losses[-100:]) / len(losses[-100:])
                 log(
                     f"epoch {epoch + 1}/{recipe.epochs} step {step}/{total} loss {recent:.3f} "
                     f"({rate:.0f} texts/s)"
                 )
+        if epoch + 1 < recipe.epochs:
+            _save_checkpoint(checkpoint, run, state, epoch + 1, step, losses, torch)
+            log(f"epoch {epoch + 1}/{recipe.epochs} done; checkpoint in {checkpoint}")
     train_seconds = time.perf_counter() - started
     model.eval()
 
@@ -237,6 +253,7 @@ def finetune(
         _replace(partial, bundle_dir)
         log(f"{t.task}: {results[t.task]['metric']} {results[t.task]['score']} -> {bundle_dir}")
     removed = prune_encoders(out)
+    checkpoint.unlink(missing_ok=True)  # the run is complete: nothing to resume
     return {
         "tier": deep_heads.TIER,
         "encoder": str(encoder_dir),
@@ -244,6 +261,7 @@ def finetune(
         "tuned_from": source["weights_sha256"],
         "recipe": asdict(recipe),
         "steps": total,
+        "resumed_after_epoch": first_epoch or None,
         "train_seconds": round(train_seconds, 1),
         "device": encoder.device_name,
         "encoders_removed": [str(path) for path in removed],
@@ -256,6 +274,110 @@ def finetune(
             for t in jobs
         },
     }
+
+
+@dataclass
+class _Training:
+    """What a checkpoint holds besides the run's fingerprint: the model, heads, optimiser,
+    schedule and random generators, and where the run was."""
+
+    model: Any
+    heads: dict[str, Any]
+    optimiser: Any
+    schedule: Any
+    rng: np.random.Generator
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+def _fingerprint(
+    jobs: Sequence[_Split],
+    labels: dict[str, list[str]],
+    recipe: Recipe,
+    source: dict[str, Any],
+    max_length: int,
+) -> str:
+    """What a run is: the recipe, the source weights, the max length and every training
+    row. A checkpoint resumes only the run it was written by."""
+    digest = hashlib.sha256()
+    settings = {
+        "recipe": asdict(recipe),
+        "source": source["weights_sha256"],
+        "max_length": max_length,
+        "labels": labels,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for job in jobs:
+        digest.update(b"\x02" + job.task.encode())
+        for text, label in zip(job.train.texts, job.train.labels, strict=True):
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0" + label.encode() + b"\1")
+    return digest.hexdigest()
+
+
+def _save_checkpoint(
+    path: Path,
+    run: str,
+    state: _Training,
+    epochs_done: int,
+    step: int,
+    losses: list[float],
+    torch: Any,
+) -> None:
+    """Everything needed to go on after ``epochs_done`` epochs, written aside and renamed
+    into place (a run killed while writing keeps the previous checkpoint)."""
+    saved = {
+        "format": CHECKPOINT_FORMAT,
+        "run": run,
+        "epochs_done": epochs_done,
+        "step": step,
+        "losses": losses,
+        "model": state.model.state_dict(),
+        "heads": {task: head.state_dict() for task, head in state.heads.items()},
+        "optimiser": state.optimiser.state_dict(),
+        "schedule": state.schedule.state_dict(),
+        "numpy_rng": json.dumps(state.rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(saved, partial)
+    os.replace(partial, path)
+
+
+def _resume(
+    path: Path, run: str, state: _Training, encoder: deep.DeepEncoder, log: Callable[[str], None]
+) -> int:
+    """Load ``path`` into ``state`` if it is a checkpoint of this very run; the number of
+    epochs it had done (0: none, or another run's, which is left alone and overwritten at
+    the next epoch's end). Read with ``weights_only``: tensors and plain values, no code."""
+    if not path.is_file():
+        return 0
+    torch = encoder._torch
+    try:
+        saved = torch.load(path, map_location=encoder.device, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: start afresh, say why
+        log(f"checkpoint {path} unreadable ({exc.__class__.__name__}); starting afresh")
+        return 0
+    if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+        log(f"checkpoint {path} is not a {CHECKPOINT_FORMAT} file; starting afresh")
+        return 0
+    if saved.get("run") != run:
+        log(f"checkpoint {path} is of another run (data, recipe or model); starting afresh")
+        return 0
+    state.model.load_state_dict(saved["model"])
+    for task, head in state.heads.items():
+        head.load_state_dict(saved["heads"][task])
+    state.optimiser.load_state_dict(saved["optimiser"])
+    state.schedule.load_state_dict(saved["schedule"])
+    state.rng.bit_generator.state = json.loads(saved["numpy_rng"])
+    torch.set_rng_state(saved["torch_rng"].cpu())
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in saved["cuda_rng"]])
+    state.step, state.losses = int(saved["step"]), [float(x) for x in saved["losses"]]
+    done = int(saved["epochs_done"])
+    log(f"resuming after epoch {done} (step {state.step}) from {path}")
+    return done
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,3 +309,61 @@ def test_encoders_no_bundle_names_are_removed(tmp_path: Path) -> None:
     assert sorted(p.name for p in removed) == ["half.partial", "stale"]
     assert [p.name for p in (out / finetune.ENCODERS_DIR).iterdir()] == ["kept"]
     assert finetune.prune_encoders(tmp_path / "nothing") == []
+
+
+def test_a_killed_run_resumes_from_its_last_epoch_and_ends_the_same(tmp_path: Path) -> None:
+    needs_deep()
+    recipe = Recipe(epochs=2, batch_size=8)
+    whole = finetune.finetune(tiny_tasks(), tmp_path / "whole", recipe=recipe, name="t")
+    assert not (tmp_path / "whole" / finetune.CHECKPOINT).exists()  # removed when done
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_two(line: str) -> None:
+        if line.startswith("epoch 2/2:"):
+            raise Killed
+
+    out = tmp_path / "again"
+    with pytest.raises(Killed):
+        finetune.finetune(tiny_tasks(), out, recipe=recipe, name="t", log=kill_in_epoch_two)
+    assert (out / finetune.CHECKPOINT).is_file()
+    assert not list(out.glob("*-tuned")) and not (out / "encoders").exists()
+
+    lines: list[str] = []
+    resumed = finetune.finetune(tiny_tasks(), out, recipe=recipe, name="t", log=lines.append)
+    assert any(line.startswith("resuming after epoch 1") for line in lines)
+    assert resumed["resumed_after_epoch"] == 1 and whole["resumed_after_epoch"] is None
+    assert resumed["weights_sha256"] == whole["weights_sha256"]  # the very same weights
+    for task in ("sentiment", "irony"):
+        assert (
+            resumed["tasks"][task]["validation"]["score"]
+            == (whole["tasks"][task]["validation"]["score"])
+        )
+        a = np.load(tmp_path / "whole" / f"{task}-tuned" / "weights.npz")
+        b = np.load(out / f"{task}-tuned" / "weights.npz")
+        assert np.array_equal(a["weight"], b["weight"]) and np.array_equal(a["bias"], b["bias"])
+    assert not (out / finetune.CHECKPOINT).exists()
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path: Path) -> None:
+    needs_deep()
+    recipe = Recipe(epochs=2, batch_size=8)
+
+    def stop(line: str) -> None:
+        if line.startswith("epoch 2/2:"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune.finetune(tiny_tasks(), tmp_path, recipe=recipe, name="t", log=stop)
+    lines: list[str] = []
+    other = Recipe(epochs=2, batch_size=8, lr=3e-5)
+    result = finetune.finetune(tiny_tasks(), tmp_path, recipe=other, name="t", log=lines.append)
+    assert result["resumed_after_epoch"] is None
+    assert any("of another run" in line for line in lines)
+
+    (tmp_path / finetune.CHECKPOINT).write_bytes(b"not a checkpoint")  # e.g. a torn copy
+    lines.clear()
+    result = finetune.finetune(tiny_tasks(), tmp_path, recipe=TINY, name="t", log=lines.append)
+    assert result["resumed_after_epoch"] is None
+    assert any("unreadable" in line for line in lines)

@@ -322,9 +322,11 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
+        resumed = result["resumed_after_epoch"]
         self.stdout.write(
             f"encoder tuned in {result['train_seconds']} s ({result['steps']} steps, "
-            f"{result['device']}): {result['encoder']}"
+            f"{result['device']}{f', resumed after epoch {resumed}' if resumed else ''}): "
+            f"{result['encoder']}"
         )
         for task, done in result["tasks"].items():
             v = done["validation"]
