@@ -69,7 +69,9 @@ def texts_key(texts: Sequence[str], encoder: Mapping[str, Any]) -> str:
         digest.update(deep.safe_text(text, 1 << 30).encode("utf-8"))
         digest.update(b"\0")
     sha = str(encoder["weights_sha256"])
-    return f"{digest.hexdigest()[:24]}-{sha[:12]}-{encoder['max_length']}"
+    key = f"{digest.hexdigest()[:24]}-{sha[:12]}-{encoder['max_length']}"
+    dtype = encoder.get("dtype", "float32")
+    return key if dtype == "float32" else f"{key}-{dtype}"  # float32 keys as before
 
 
 def embed_cached(
@@ -370,7 +372,11 @@ def predict(
 
 
 def encoder_of(
-    meta: Mapping[str, Any], bundle_dir: Path | str, *, batch_size: int = deep.DEFAULT_BATCH_SIZE
+    meta: Mapping[str, Any],
+    bundle_dir: Path | str,
+    *,
+    batch_size: int = deep.DEFAULT_BATCH_SIZE,
+    dtype: str | None = None,
 ) -> deep.DeepEncoder:
     """The encoder a head was trained on (its folder by :func:`encoder_for`, its length)."""
     trained_with: dict[str, Any] = dict(meta.get("encoder") or {})
@@ -378,6 +384,7 @@ def encoder_of(
         encoder_for(meta, bundle_dir),
         max_length=int(trained_with.get("max_length", deep.DEFAULT_MAX_LENGTH)),
         batch_size=batch_size,
+        dtype=dtype,
     )
 
 
@@ -509,7 +516,7 @@ def with_deep_heads(
     fast: TrainedHeads | None,
     directory: Path | str,
     *,
-    make_encoder: Callable[[Path | None], deep.DeepEncoder] = deep.DeepEncoder,
+    make_encoder: Callable[[Path | None], deep.DeepEncoder] = deep.pipeline_encoder,
 ) -> TrainedHeads | None:
     """``fast`` with deep heads for the tasks where a deep bundle beats it, on the one
     encoder :func:`plan` picks; ``fast`` unchanged when there is none, or the deep tier

@@ -16,6 +16,12 @@ def _tier_arguments(parser: CommandParser) -> None:
         "--model-dir", type=Path, help="deep: the sentence-encoder folder (default: packaged)"
     )
     parser.add_argument("--batch-size", type=int, default=256, help="deep: texts per forward")
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        help="deep: the encoder's dtype (default: float32 to train and score, so scores "
+        "reproduce; for bench, what the pipeline runs: see FAIRDESK_DEEP_DTYPE)",
+    )
 
 
 def _data_arguments(parser: CommandParser) -> None:
@@ -294,12 +300,17 @@ class Command(BaseCommand):
         """The deep tier's encoder (imports torch: only for --tier deep): --model-dir, else
         the one ``bundle_dir``'s head was trained on, else the packaged one."""
         from fairdesk.triage import deep_heads
-        from fairdesk.triage.deep import DeepEncoder
+        from fairdesk.triage.deep import DeepEncoder, pipeline_dtype
 
+        dtype = options.get("dtype")
+        if dtype is None and options["what"] == "bench":
+            dtype = pipeline_dtype()
         if options["model_dir"] is None and bundle_dir is not None:
             meta = deep_heads.read_meta(bundle_dir)
-            return deep_heads.encoder_of(meta, bundle_dir, batch_size=options["batch_size"])
-        return DeepEncoder(options["model_dir"], batch_size=options["batch_size"])
+            return deep_heads.encoder_of(
+                meta, bundle_dir, batch_size=options["batch_size"], dtype=dtype
+            )
+        return DeepEncoder(options["model_dir"], batch_size=options["batch_size"], dtype=dtype)
 
     def _finetune(self, options: dict[str, Any]) -> None:
         from fairdesk.triage import finetune
