@@ -54,6 +54,7 @@ ENCODERS_DIR = "encoders"
 # Written at the end of every epoch but the last, in ``out``; removed when the run is done.
 CHECKPOINT = ".finetune-checkpoint.pt"
 CHECKPOINT_FORMAT = "fairdesk-finetune-checkpoint/1"
+PRECISIONS = ("float32", "bfloat16")
 NOTICE = """\
 A sentence encoder fine-tuned by Fairdesk (`fairdesk triage finetune`) from the model in
 {source} (sentence-transformers/all-MiniLM-L6-v2 unless another was given).
@@ -96,6 +97,9 @@ class Recipe:
     # a large task does not crowd out the small ones or the time budget. None: every row.
     max_rows_per_epoch: int | None = None
     seed: int = 0
+    # "bfloat16": forward pass and loss under torch.autocast in bf16 (weights, gradients
+    # and AdamW stay float32). For a GPU, or a CPU with native bf16 (deep.cpu_has_native_bf16).
+    precision: str = "float32"
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -104,6 +108,8 @@ class Recipe:
             raise ValueError("learning rates must be in (0, 1) and warm-up in [0, 1)")
         if self.max_rows_per_epoch is not None and self.max_rows_per_epoch < self.batch_size:
             raise ValueError("--max-rows-per-epoch must be at least the batch size")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
 
 
 def _labels_of(task: _Split) -> list[str]:
@@ -197,6 +203,7 @@ def finetune(
     run = _fingerprint(jobs, labels, recipe, source, max_length)
     first_epoch = _resume(checkpoint, run, state, encoder, log)
     step, losses = state.step, state.losses
+    bf16 = recipe.precision == "bfloat16"
     loop_started = time.perf_counter()
     for epoch in range(first_epoch, recipe.epochs):
         plan = [
@@ -208,10 +215,11 @@ def finetune(
         for i in rng.permutation(len(plan)):
             task, rows = plan[i]
             ids, _ = tokens[task].padded(rows)
-            embedded = _pooled(encoder, torch.from_numpy(ids).to(encoder.device))
-            logits = heads[task](embedded * recipe.scale)
+            with torch.autocast(encoder.device.type, torch.bfloat16, enabled=bf16):
+                embedded = _pooled(encoder, torch.from_numpy(ids).to(encoder.device))
+                logits = heads[task](embedded * recipe.scale)
             loss = torch.nn.functional.cross_entropy(
-                logits,
+                logits.float(),
                 targets[task][rows].to(encoder.device),
                 weight=class_weights[task],
             )

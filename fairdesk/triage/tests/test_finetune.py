@@ -367,3 +367,17 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path: Path) -> None:
     result = finetune.finetune(tiny_tasks(), tmp_path, recipe=TINY, name="t", log=lines.append)
     assert result["resumed_after_epoch"] is None
     assert any("unreadable" in line for line in lines)
+
+
+def test_bf16_autocast_tunes_and_is_recorded(tmp_path: Path) -> None:
+    needs_deep()
+    recipe = Recipe(epochs=1, batch_size=8, precision="bfloat16")
+    result = finetune.finetune(tiny_tasks(), tmp_path, recipe=recipe, name="b")
+    assert result["recipe"]["precision"] == "bfloat16"
+    tuned = json.loads((tmp_path / "encoders" / "b" / "TUNED.json").read_text(encoding="utf-8"))
+    assert tuned["recipe"]["precision"] == "bfloat16"
+    head, meta = deep_heads.load(tmp_path / "sentiment-tuned")
+    assert head.weight.dtype == np.float32 and meta["encoder"]["dtype"] == "float32"
+    assert np.isfinite(head.weight).all() and np.isfinite(head.bias).all()
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Recipe(precision="int8").check()

@@ -121,6 +121,13 @@ class Command(BaseCommand):
         tune.add_argument(
             "--max-rows-per-epoch", type=int, help="a task's rows per epoch (fresh sample each)"
         )
+        tune.add_argument(
+            "--precision",
+            choices=["float32", "bfloat16"],
+            default="float32",
+            help="bfloat16: forward and loss under autocast (a GPU, or a CPU with native "
+            "bf16); default float32",
+        )
         tune.add_argument("--json", action="store_true")
         distill = sub.add_parser("distill", help="distil the static model from MiniLM")
         distill.add_argument("--model-dir", type=Path, help="the encoder (default: packaged)")
@@ -321,6 +328,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             lr=options["lr"],
             max_rows_per_epoch=options["max_rows_per_epoch"],
+            precision=options["precision"],
         )
         log = (lambda line: self.stderr.write(line)) if options["verbosity"] > 0 else None
         try:
