@@ -381,3 +381,17 @@ def test_bf16_autocast_tunes_and_is_recorded(tmp_path: Path) -> None:
     assert np.isfinite(head.weight).all() and np.isfinite(head.bias).all()
     with pytest.raises(ValueError, match="precision must be one of"):
         Recipe(precision="int8").check()
+
+
+@pytest.mark.django_db
+def test_bad_precision_and_dtype_flags_are_refused(tmp_path: Path, settings: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    settings.DATA_DIR = tmp_path
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"tasks": []}', encoding="utf-8")
+    with pytest.raises(CommandError, match="invalid choice: 'int8'"):
+        call_command("triage", "finetune", "--spec", str(spec), "--precision", "int8")
+    with pytest.raises(CommandError, match="invalid choice: '<script>'"):
+        call_command("triage", "bench", "--tier", "deep", "--dtype", "<script>", "--synthetic")
+    assert list(tmp_path.iterdir()) == [spec]  # nothing written
